@@ -1,0 +1,1 @@
+"""The Edgebind contract suite (see edgebind.testing.kv, .d1, .vectorize)."""
