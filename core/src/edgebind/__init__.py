@@ -1,6 +1,7 @@
 """Edgebind: Cloudflare-style KV, D1 and Vectorize on any infrastructure."""
 
 from edgebind.capabilities import D1Capabilities, KVCapabilities, VectorizeCapabilities
+from edgebind.config import EdgebindConfig, define_config, load_config
 from edgebind.d1 import D1Database, D1Meta, D1Result
 from edgebind.drivers import Driver
 from edgebind.errors import (
@@ -21,6 +22,7 @@ from edgebind.errors import (
 )
 from edgebind.filters import VectorFilter, parse_filter
 from edgebind.hookspecs import hookimpl
+from edgebind.keys import KeyRing, Principal
 from edgebind.kv import KVListPage, KVNamespace
 from edgebind.resource import (
     Clock,
@@ -30,6 +32,8 @@ from edgebind.resource import (
     Resource,
     ResourceSpec,
 )
+from edgebind.rules import AuthContext
+from edgebind.runtime import Runtime
 from edgebind.vectorize import (
     IndexInfo,
     MutationResult,
@@ -42,6 +46,7 @@ from edgebind.vectorize import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthContext",
     "BackendUnavailable",
     "Clock",
     "ConfigError",
@@ -51,6 +56,7 @@ __all__ = [
     "D1Meta",
     "D1Result",
     "Driver",
+    "EdgebindConfig",
     "EdgebindError",
     "Forbidden",
     "IndexInfo",
@@ -58,11 +64,13 @@ __all__ = [
     "KVCapabilities",
     "KVListPage",
     "KVNamespace",
+    "KeyRing",
     "Kind",
     "MutationResult",
     "NotFound",
     "NotSupported",
     "PayloadTooLarge",
+    "Principal",
     "ProvisionError",
     "ProvisionOutcome",
     "ProvisionStatus",
@@ -72,12 +80,15 @@ __all__ = [
     "Resource",
     "ResourceClosed",
     "ResourceSpec",
+    "Runtime",
     "Unauthorized",
     "Vector",
     "VectorFilter",
     "VectorIndex",
     "VectorMatch",
     "VectorizeCapabilities",
+    "define_config",
     "hookimpl",
+    "load_config",
     "parse_filter",
 ]

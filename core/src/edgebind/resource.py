@@ -51,6 +51,9 @@ class ProvisionStatus(enum.Enum):
     CREATED = "created"
     REUSED = "reused"
     MISMATCHED = "mismatched"
+    #: only from :meth:`Resource.inspect`: the driver cannot tell without
+    #: changing something
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,24 @@ class Resource:
 
     async def _provision(self) -> ProvisionOutcome:
         return ProvisionOutcome(ProvisionStatus.REUSED, "created on first use")
+
+    async def inspect(self) -> ProvisionOutcome:
+        """What :meth:`provision` would do, changing nothing (``--dry-run``).
+
+        ``CREATED`` here means "would be created". Drivers that override
+        ``_provision`` should override ``_inspect`` too; until they do, the
+        answer is ``UNKNOWN``.
+        """
+        self._check_open()
+        return await self._inspect()
+
+    async def _inspect(self) -> ProvisionOutcome:
+        if type(self)._provision is Resource._provision:
+            return await self._provision()
+        return ProvisionOutcome(
+            ProvisionStatus.UNKNOWN,
+            f"driver {self.driver_name} cannot tell without changing anything",
+        )
 
     async def ping(self) -> None:
         """Raise :class:`BackendUnavailable` if the backend cannot be reached."""

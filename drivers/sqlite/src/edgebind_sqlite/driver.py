@@ -1,0 +1,168 @@
+"""The embedded SQLite driver: KV, D1 and Vectorize from files in one folder.
+
+URLs::
+
+    sqlite:///relative/dir     relative to the working directory
+    sqlite:////absolute/dir    absolute
+    sqlite://:memory:          nothing on disk; lives as long as the driver
+
+Layout inside the folder (created on first use)::
+
+    kv.sqlite3                 every KV namespace, keyed by (namespace, key)
+    d1-<name>.sqlite3          one file per declared D1 database, user data only
+    vectorize-<name>.sqlite3   one file per Vectorize index
+
+Every file runs in WAL mode with a busy timeout, so several server workers
+can share the folder. D1 files use ``synchronous=FULL``: a D1 write that has
+been answered must survive a power cut, as it does on Cloudflare. KV and
+Vectorize files use ``synchronous=NORMAL``, which in WAL mode never corrupts
+the file and loses nothing when the process crashes; only the last
+transactions before an OS crash or power cut may be lost, an acceptable trade
+for a cache-like store whose Cloudflare original is eventually consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import ClassVar
+
+from edgebind.drivers import Driver
+from edgebind.errors import InvalidArgument
+from edgebind.resource import Clock, Kind, ResourceSpec, system_clock
+from edgebind_sqlite.connection import SQLiteFile
+from edgebind_sqlite.d1 import D1Guard, SQLiteD1Database, prepare_d1_connection
+from edgebind_sqlite.kv import KVStore, SQLiteKVNamespace, create_kv_schema
+from edgebind_sqlite.vectorize import SQLiteVectorIndex, VectorStore
+
+__all__ = ["SQLiteDriver", "parse_sqlite_url"]
+
+logger = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+_SCHEME = "sqlite://"
+#: Resource names become file names; the config allows exactly these.
+_FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_URL_HELP = (
+    "write sqlite:///relative/dir (relative to the working directory), "
+    "sqlite:////absolute/dir, or sqlite://:memory:"
+)
+
+
+def parse_sqlite_url(url: str) -> Path | None:
+    """The data directory of a ``sqlite://`` URL, or None for ``:memory:``.
+
+    Raises ValueError saying how to write the URL when it is malformed.
+    """
+    if url[: len(_SCHEME)].lower() != _SCHEME:
+        raise ValueError(f"{url!r} is not a sqlite:// URL; {_URL_HELP}")
+    rest = url[len(_SCHEME) :]
+    if "?" in rest or "#" in rest:
+        raise ValueError(
+            f"{url!r}: the sqlite driver takes no query string or fragment; {_URL_HELP}"
+        )
+    if rest == MEMORY:
+        return None
+    if rest in ("", "/"):
+        raise ValueError(f"{url!r} names no directory; {_URL_HELP}")
+    if not rest.startswith("/"):
+        host = rest.split("/", 1)[0]
+        raise ValueError(
+            f"{url!r} names a host ({host!r}), but SQLite files are local; {_URL_HELP}"
+        )
+    return Path(rest[1:])
+
+
+def _file_name(kind: str, spec: ResourceSpec) -> str:
+    if not _FILE_SAFE_NAME.match(spec.name):
+        raise InvalidArgument(
+            f"{kind} name {spec.name!r} cannot be used by the sqlite driver; "
+            "names are 1-64 letters, digits, '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return f"{kind}-{spec.name}.sqlite3"
+
+
+class SQLiteDriver(Driver):
+    name = "sqlite"
+    schemes = ("sqlite",)
+    kinds: ClassVar[frozenset[Kind]] = frozenset({"kv", "d1", "vectorize"})
+    description = "Embedded SQLite files in one folder (or in memory)."
+
+    kv_capabilities = SQLiteKVNamespace.capabilities
+    d1_capabilities = SQLiteD1Database.capabilities
+    vectorize_capabilities = SQLiteVectorIndex.capabilities
+
+    def __init__(self, url: str, *, clock: Clock = system_clock) -> None:
+        super().__init__(url, clock=clock)
+        directory = parse_sqlite_url(url)
+        # Resolved once, so a later chdir does not move the data.
+        self.directory: Path | None = (
+            None if directory is None else Path(os.path.abspath(directory))
+        )
+        self._kv: KVStore | None = None
+        self._d1: dict[str, tuple[SQLiteFile, D1Guard]] = {}
+        self._vectorize: dict[str, VectorStore] = {}
+
+    @classmethod
+    def validate_url(cls, url: str) -> None:
+        parse_sqlite_url(url)
+
+    def _path(self, file_name: str) -> Path | None:
+        return None if self.directory is None else self.directory / file_name
+
+    # ------------------------------------------------------------- opening
+
+    def open_kv(self, spec: ResourceSpec) -> SQLiteKVNamespace:
+        if self._kv is None:
+            file = SQLiteFile(
+                self._path("kv.sqlite3"),
+                label="kv",
+                synchronous="NORMAL",
+                setup=create_kv_schema,
+                binding=spec.binding,
+            )
+            self._kv = KVStore(file, clock=self.clock)
+        return SQLiteKVNamespace(spec, store=self._kv, clock=self.clock)
+
+    def open_d1(self, spec: ResourceSpec) -> SQLiteD1Database:
+        if spec.name not in self._d1:
+            guard = D1Guard()
+            file = SQLiteFile(
+                self._path(_file_name("d1", spec)),
+                label=f"d1-{spec.name}",
+                synchronous="FULL",
+                setup=lambda conn: prepare_d1_connection(conn, guard),
+                statement_cache=False,
+                binding=spec.binding,
+            )
+            self._d1[spec.name] = (file, guard)
+        file, guard = self._d1[spec.name]
+        return SQLiteD1Database(spec, file=file, guard=guard)
+
+    def open_vectorize(self, spec: ResourceSpec) -> SQLiteVectorIndex:
+        if spec.name not in self._vectorize:
+            file = SQLiteFile(
+                self._path(_file_name("vectorize", spec)),
+                label=f"vectorize-{spec.name}",
+                synchronous="NORMAL",
+                binding=spec.binding,
+            )
+            self._vectorize[spec.name] = VectorStore(file, clock=self.clock)
+        return SQLiteVectorIndex(spec, store=self._vectorize[spec.name])
+
+    # ------------------------------------------------------------- closing
+
+    async def aclose(self) -> None:
+        """Stop the KV sweeper and close every file; idempotent."""
+        kv, self._kv = self._kv, None
+        if kv is not None:
+            await kv.aclose()
+        d1, self._d1 = self._d1, {}
+        for file, _guard in d1.values():
+            await file.aclose()
+        vectorize, self._vectorize = self._vectorize, {}
+        for store in vectorize.values():
+            await store.file.aclose()
