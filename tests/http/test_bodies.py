@@ -143,10 +143,26 @@ async def test_arguments_the_resource_refuses_are_400(
     assert_error(response, 400, fragment)
 
 
-async def test_unknown_fields_are_ignored_like_edgebase(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (KV, {"action": "set", "key": "k", "value": "v", "tll": 60}, "`tll`"),
+        (D1, {"query": "SELECT 1", "param": [1]}, "`param`"),
+        (VEC, {"action": "search", "vector": [1, 0, 0], "top_k": 3}, "`top_k`"),
+        (
+            VEC,
+            {
+                "action": "upsert",
+                "vectors": [{"id": "a", "values": [1, 0, 0], "meta": {}}],
+            },
+            "`meta`",
+        ),
+    ],
+)
+async def test_unknown_field_is_400_naming_it(
+    client: httpx.AsyncClient, path: str, body: object, field: str
 ) -> None:
-    response = await client.post(
-        KV, json={"action": "get", "key": "k", "extra": 1}, headers=ROOT
-    )
-    assert response.status_code == 200, response.text
+    # A misspelt optional field must not be dropped silently: "tll" would
+    # otherwise store a value that never expires.
+    response = await client.post(path, json=body, headers=ROOT)
+    assert_error(response, 400, "unknown field", field)

@@ -390,7 +390,10 @@ class EdgebindApp:
 
     def _client_ip(self, scope: Scope, headers: _Headers) -> str | None:
         if self._trust_proxy and headers.forwarded_for:
-            return headers.forwarded_for.split(",", 1)[0].strip() or None
+            # The proxy in front of us appends the address it saw, so only the
+            # last hop is trustworthy; earlier ones are whatever the client
+            # chose to send.
+            return headers.forwarded_for.rsplit(",", 1)[-1].strip() or None
         client = scope.get("client")
         return str(client[0]) if client else None
 

@@ -7,7 +7,8 @@ so the published schema cannot drift from what the server accepts.
 Request bodies of KV and Vectorize are tagged unions on ``action``; each
 request class carries ``permission`` ("read"/"write" for KV, "query"/"write"
 for Vectorize), which selects the KV rule and names the scope a key needs.
-Unknown fields are ignored, as EdgeBase does, so newer SDKs keep working.
+Unknown fields are refused with a 400 naming them: a misspelt optional field
+(``tll`` for ``ttl``) would otherwise be dropped without a word.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ __all__ = [
 KVKey = Annotated[str, Meta(description="1-512 bytes of UTF-8")]
 
 
-class KVGet(Struct, tag_field="action", tag="get", frozen=True):
+class KVGet(
+    Struct, tag_field="action", tag="get", frozen=True, forbid_unknown_fields=True
+):
     """Read one value; absent and expired keys read as null."""
 
     permission: ClassVar[str] = "read"
@@ -65,7 +68,9 @@ class KVGet(Struct, tag_field="action", tag="get", frozen=True):
     key: KVKey
 
 
-class KVSet(Struct, tag_field="action", tag="set", frozen=True):
+class KVSet(
+    Struct, tag_field="action", tag="set", frozen=True, forbid_unknown_fields=True
+):
     """Store a string value, optionally expiring after ``ttl`` whole seconds."""
 
     permission: ClassVar[str] = "write"
@@ -84,7 +89,9 @@ class KVSet(Struct, tag_field="action", tag="set", frozen=True):
     ) = None
 
 
-class KVDelete(Struct, tag_field="action", tag="delete", frozen=True):
+class KVDelete(
+    Struct, tag_field="action", tag="delete", frozen=True, forbid_unknown_fields=True
+):
     """Remove a key; removing a missing key succeeds too."""
 
     permission: ClassVar[str] = "write"
@@ -92,7 +99,9 @@ class KVDelete(Struct, tag_field="action", tag="delete", frozen=True):
     key: KVKey
 
 
-class KVList(Struct, tag_field="action", tag="list", frozen=True):
+class KVList(
+    Struct, tag_field="action", tag="list", frozen=True, forbid_unknown_fields=True
+):
     """One page of keys in ascending UTF-8 byte order."""
 
     permission: ClassVar[str] = "read"
@@ -110,7 +119,7 @@ KV_ACTIONS: tuple[str, ...] = ("get", "set", "delete", "list")
 SQLParam = str | int | float | bool | None
 
 
-class D1Query(Struct, frozen=True):
+class D1Query(Struct, frozen=True, forbid_unknown_fields=True):
     """One SQL statement with ``?`` placeholders bound to ``params``."""
 
     permission: ClassVar[str] = "exec"
@@ -128,7 +137,7 @@ VectorId = Annotated[str, Meta(min_length=1, max_length=64)]
 Namespace = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
-class VectorBody(Struct, frozen=True):
+class VectorBody(Struct, frozen=True, forbid_unknown_fields=True):
     id: VectorId
     values: VectorValues
     metadata: dict[str, Any] | None = None
@@ -136,7 +145,12 @@ class VectorBody(Struct, frozen=True):
 
 
 class VectorizeUpsert(
-    Struct, tag_field="action", tag="upsert", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="upsert",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """Insert or replace vectors; ``namespace`` applies to vectors without one."""
 
@@ -147,7 +161,12 @@ class VectorizeUpsert(
 
 
 class VectorizeInsert(
-    Struct, tag_field="action", tag="insert", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="insert",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """Insert new vectors; an id that already exists is a 409 and nothing is
     written."""
@@ -163,7 +182,12 @@ TopK = Annotated[int, Meta(ge=1, le=100)]
 
 
 class VectorizeSearch(
-    Struct, tag_field="action", tag="search", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="search",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """The ``topK`` nearest vectors to ``vector``, best first."""
 
@@ -188,7 +212,12 @@ class VectorizeSearch(
 
 
 class VectorizeQueryById(
-    Struct, tag_field="action", tag="queryById", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="queryById",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """As ``search``, using a stored vector (which matches itself)."""
 
@@ -203,7 +232,12 @@ class VectorizeQueryById(
 
 
 class VectorizeGetByIds(
-    Struct, tag_field="action", tag="getByIds", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="getByIds",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """The stored vectors among ``ids``, in the order asked."""
 
@@ -213,7 +247,12 @@ class VectorizeGetByIds(
 
 
 class VectorizeDelete(
-    Struct, tag_field="action", tag="delete", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="delete",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """Delete ``ids`` whatever their namespace; missing ids are not counted."""
 
@@ -223,7 +262,12 @@ class VectorizeDelete(
 
 
 class VectorizeDescribe(
-    Struct, tag_field="action", tag="describe", rename="camel", frozen=True
+    Struct,
+    tag_field="action",
+    tag="describe",
+    rename="camel",
+    frozen=True,
+    forbid_unknown_fields=True,
 ):
     """The index's size, dimensions and metric."""
 
