@@ -4,14 +4,20 @@ Each mutant is a small subclass of the reference driver with one realistic
 bug. All of them run in one ``pytester`` session (in pytest-asyncio's default
 strict mode, with no ini file, exactly as a third party's project would),
 and every mutant must fail at least one contract test. The unbroken
-reference must pass in that same session, and a driver that leaves a
-capability out must see the matching tests skipped with a reason naming it.
+reference must pass in that same session.
+
+Capability honesty is checked both ways. Honest drivers that leave a
+capability out must pass the two-way ``*_capability_is_honest`` tests (which
+run for every driver and assert refusal), and only tests that exercise the
+missing capability may skip, with a reason naming it. For each two-way test
+a mutant declares a capability absent yet silently accepts it, and that very
+test must fail.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any
+import dataclasses
 
 import pytest
 
@@ -27,10 +33,16 @@ from dataclasses import replace
 import pytest
 from hypothesis import Phase, settings
 
-from edgebind.capabilities import KVCapabilities
+from edgebind.errors import InvalidArgument, QueryError
+from edgebind.capabilities import (
+    D1Capabilities,
+    KVCapabilities,
+    VectorizeCapabilities,
+)
 from edgebind.filters import Condition, VectorFilter
 from edgebind.kv import KVListPage, encode_cursor
 from edgebind.testing import D1Contract, KVContract, VectorizeContract
+from edgebind.resource import system_clock
 from edgebind.testing.reference import (
     ReferenceD1,
     ReferenceDriver,
@@ -225,6 +237,72 @@ class DeleteCountsMissing(ReferenceVectorIndex):
         return MutationResult(len(ids), result.mutation_id)
 
 
+# ------------------------------------ capabilities declared absent, yet used
+
+class AcceptsUndeclaredTTL(ReferenceKV):
+    capabilities = KVCapabilities(ttl=False)
+
+    def _check_ttl(self, ttl):
+        # Validates the value like the core but forgets the capability, as a
+        # driver with its own put might; only the honesty test can notice.
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1
+        ):
+            raise InvalidArgument("ttl must be a positive whole number")
+
+
+class RealClockKV(ReferenceKV):
+    capabilities = KVCapabilities(injectable_clock=False)
+
+
+class RealClockIgnoresTTL(RealClockKV):
+    async def _put(self, key, value, expires_at):
+        await super()._put(key, value, None)
+
+
+def real_clock_driver(kv):
+    """A driver that, like a server with its own clock, ignores the suite's."""
+
+    class RealClock(driver_with(kv=kv, kv_capabilities=kv.capabilities)):
+        def __init__(self, url, *, clock=system_clock):
+            super().__init__(url, clock=system_clock)
+
+    return RealClock
+
+
+def d1_declaring(**flags):
+    """The reference D1 (SQLite, which does everything) declaring less."""
+    caps = D1Capabilities(**flags)
+    resource = type("DeclaresLess", (ReferenceD1,), {"capabilities": caps})
+    return driver_with(d1=resource, d1_capabilities=caps)
+
+
+class KeepsNoDuplicates(ReferenceD1):
+    """Declares it keeps duplicate columns, yet lets the last one win."""
+
+    capabilities = D1Capabilities(rejects_duplicate_columns=False)
+
+    async def _execute(self, sql, params):
+        try:
+            return await super()._execute(sql, params)
+        except QueryError as exc:
+            if "more than one column" not in exc.message:
+                raise
+        cursor = self._connection.execute(sql, params)
+        columns = [d[0] for d in cursor.description or ()]
+        rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        result = await super()._execute("SELECT 1 WHERE 0", [])
+        return replace(result, results=rows)
+
+
+def vectorize_declaring(**fields):
+    caps = VectorizeCapabilities(**fields)
+    resource = type("DeclaresLess", (ReferenceVectorIndex,), {"capabilities": caps})
+    return driver_with(vectorize=resource, vectorize_capabilities=caps)
+
+
+ALL_OPS = VectorizeCapabilities().filter_operators
+
 # ------------------------------------------------------------- the runs
 
 TestRefKV = contract_for(KVContract, ReferenceDriver)
@@ -267,8 +345,40 @@ TestMutantDeleteCountsMissing = contract_for(
     VectorizeContract, driver_with(vectorize=DeleteCountsMissing)
 )
 
-# A driver that honestly leaves capabilities out: gated tests must skip,
-# naming the capability, and the negative tests must run and pass.
+TestMutantAcceptsUndeclaredTTL = contract_for(
+    KVContract,
+    driver_with(kv=AcceptsUndeclaredTTL, kv_capabilities=KVCapabilities(ttl=False)),
+)
+TestMutantRealClockIgnoresTTL = contract_for(
+    KVContract, real_clock_driver(RealClockIgnoresTTL)
+)
+# The real-time wait is the point here; a second of slack keeps it short.
+TestMutantRealClockIgnoresTTL.real_time_ttl_slack_seconds = 1.0
+TestMutantAcceptsUndeclaredNumbered = contract_for(
+    D1Contract, d1_declaring(numbered_params=False)
+)
+TestMutantAcceptsUndeclaredReturning = contract_for(
+    D1Contract, d1_declaring(returning=False)
+)
+TestMutantDropsUndeclaredDuplicates = contract_for(
+    D1Contract,
+    driver_with(d1=KeepsNoDuplicates, d1_capabilities=KeepsNoDuplicates.capabilities),
+)
+TestMutantWrongDialect = contract_for(D1Contract, d1_declaring(dialect="postgresql"))
+TestMutantUnknownDialect = contract_for(D1Contract, d1_declaring(dialect="mysql"))
+TestMutantAcceptsUndeclaredOperator = contract_for(
+    VectorizeContract, vectorize_declaring(filter_operators=ALL_OPS - {"$ne"})
+)
+TestMutantAcceptsUndeclaredNamespaces = contract_for(
+    VectorizeContract, vectorize_declaring(namespaces=False)
+)
+TestMutantAcceptsUndeclaredMetric = contract_for(
+    VectorizeContract,
+    vectorize_declaring(metrics=frozenset({"cosine", "euclidean"})),
+)
+
+# Drivers that honestly leave capabilities out: the two-way tests run and
+# pass by refusal; only tests exercising the capability skip, naming it.
 class NoTTLKV(ReferenceKV):
     capabilities = KVCapabilities(ttl=False)
 
@@ -281,16 +391,29 @@ class NoTTLDriver(ReferenceDriver):
 
 
 TestHonestNoTTL = contract_for(KVContract, NoTTLDriver)
+TestHonestRealClock = contract_for(KVContract, real_clock_driver(RealClockKV))
 '''
 
 
+@dataclasses.dataclass
+class Run:
+    """What one pytester run over every mutant produced."""
+
+    #: outcome counts per test class
+    counts: dict[str, collections.Counter[str]]
+    #: per test class, the outcome of each test (node id after the class)
+    outcomes: dict[str, dict[str, str]]
+    #: per test class, the text of each failure or skip
+    details: dict[str, dict[str, str]]
+
+
 #: one pytester run serves every test in this file; it takes a few seconds
-_RUNS: dict[str, dict[str, collections.Counter[str]]] = {}
+_RUNS: dict[str, Run] = {}
 
 
 @pytest.fixture
-def outcomes(pytester: pytest.Pytester) -> dict[str, collections.Counter[str]]:
-    """Outcome counts per test class of one run over every mutant."""
+def run(pytester: pytest.Pytester) -> Run:
+    """The results of one run over every mutant, made on first use."""
     if "run" in _RUNS:
         return _RUNS["run"]
     pytester.makepyfile(test_mutants_under_test=MUTANTS_MODULE)
@@ -302,21 +425,26 @@ def outcomes(pytester: pytest.Pytester) -> dict[str, collections.Counter[str]]:
         "asyncio_default_fixture_loop_scope=function",
     )
 
-    per_class: dict[str, collections.Counter[str]] = collections.defaultdict(
-        collections.Counter
+    result = Run(
+        collections.defaultdict(collections.Counter),
+        collections.defaultdict(dict),
+        collections.defaultdict(dict),
     )
-    skip_reasons: list[str] = []
     for report in reprec.getreports("pytest_runtest_logreport"):
         if report.when != "call" and report.passed:
             continue
         parts = report.nodeid.split("::")
         cls = parts[1] if len(parts) > 2 else "<module>"
-        per_class[cls][report.outcome] += 1
-        if report.skipped and cls == "TestHonestNoTTL":
-            skip_reasons.append(str(report.longrepr))
-    per_class["__skip_reasons__"] = collections.Counter(skip_reasons)
-    _RUNS["run"] = per_class
-    return per_class
+        test = "::".join(parts[2:])
+        result.counts[cls][report.outcome] += 1
+        # A setup failure or skip decides the test; a teardown failure
+        # after a passing call must still show as a failure.
+        if result.outcomes[cls].get(test) != "failed":
+            result.outcomes[cls][test] = report.outcome
+        if not report.passed:
+            result.details[cls][test] = str(report.longrepr)
+    _RUNS["run"] = result
+    return result
 
 
 MUTANTS = [
@@ -337,34 +465,110 @@ MUTANTS = [
     "TestMutantWrongEuclidean",
     "TestMutantInsertWritesFirst",
     "TestMutantDeleteCountsMissing",
+    *(
+        "TestMutantAcceptsUndeclaredTTL",
+        "TestMutantRealClockIgnoresTTL",
+        "TestMutantAcceptsUndeclaredNumbered",
+        "TestMutantAcceptsUndeclaredReturning",
+        "TestMutantDropsUndeclaredDuplicates",
+        "TestMutantWrongDialect",
+        "TestMutantUnknownDialect",
+        "TestMutantAcceptsUndeclaredOperator",
+        "TestMutantAcceptsUndeclaredNamespaces",
+        "TestMutantAcceptsUndeclaredMetric",
+    ),
 ]
+
+#: the test that must catch each capability mutant: the two-way test whose
+#: undeclared (or dialect) branch the mutant breaks, with a parameter if any
+CAUGHT_BY = {
+    "TestMutantAcceptsUndeclaredTTL": "test_l2_ttl_capability_is_honest",
+    "TestMutantRealClockIgnoresTTL": "test_k8_ttl_expires_on_the_drivers_clock",
+    "TestMutantAcceptsUndeclaredNumbered": (
+        "test_s2_numbered_params_capability_is_honest"
+    ),
+    "TestMutantAcceptsUndeclaredReturning": "test_s6_returning_capability_is_honest",
+    "TestMutantDropsUndeclaredDuplicates": (
+        "test_s5_duplicate_columns_capability_is_honest"
+    ),
+    "TestMutantWrongDialect": "test_s3_bool_follows_dialect",
+    "TestMutantUnknownDialect": "test_s1_last_row_id",
+    "TestMutantAcceptsUndeclaredOperator": (
+        "test_l2_filter_operator_capability_is_honest[$ne]"
+    ),
+    "TestMutantAcceptsUndeclaredNamespaces": "test_l2_namespaces_capability_is_honest",
+    "TestMutantAcceptsUndeclaredMetric": (
+        "test_l2_metric_capability_is_honest[dot-product]"
+    ),
+}
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)
-def test_mutant_is_caught(
-    outcomes: dict[str, collections.Counter[str]], mutant: str
-) -> None:
-    counts = outcomes[mutant]
+def test_mutant_is_caught(run: Run, mutant: str) -> None:
+    counts = run.counts[mutant]
     assert counts["passed"] > 0, f"{mutant} did not run at all: {dict(counts)}"
     assert counts["failed"] > 0, f"no contract test caught {mutant}: {dict(counts)}"
 
 
+@pytest.mark.parametrize("mutant", sorted(CAUGHT_BY))
+def test_capability_mutant_caught_by_its_two_way_test(run: Run, mutant: str) -> None:
+    """The undeclared branch of each two-way test can fail: a driver that
+    declares a capability absent yet accepts it is caught right there."""
+    test = CAUGHT_BY[mutant]
+    outcome = run.outcomes[mutant].get(test)
+    assert outcome == "failed", f"{mutant}: {test} was {outcome}"
+
+
+def test_unknown_dialect_fails_with_advice(run: Run) -> None:
+    """An unknown dialect fails, telling the author what to declare."""
+    detail = run.details["TestMutantUnknownDialect"]["test_s1_last_row_id"]
+    assert "'mysql'" in detail
+    assert "declare dialect 'sqlite' or 'postgresql'" in detail
+
+
 @pytest.mark.parametrize("reference", ["TestRefKV", "TestRefD1", "TestRefVectorize"])
-def test_reference_passes_in_strict_mode(
-    outcomes: dict[str, collections.Counter[str]], reference: str
+def test_reference_declares_everything_and_skips_nothing(
+    run: Run, reference: str
 ) -> None:
-    """No asyncio_mode setting: the plugin makes the async fixture work."""
-    counts = outcomes[reference]
+    """The reference declares every capability, so the whole suite runs on it:
+    no skip at all, and (no asyncio_mode setting) the async fixture works."""
+    counts = run.counts[reference]
     assert counts["failed"] == 0, dict(counts)
+    assert counts["skipped"] == 0, run.details[reference]
     assert counts["passed"] > 30, dict(counts)
 
 
-def test_undeclared_capability_skips_with_reason_and_negative_runs(
-    outcomes: dict[str, collections.Counter[str]],
-) -> None:
-    counts = outcomes["TestHonestNoTTL"]
-    reasons: Any = outcomes["__skip_reasons__"]
+#: the two-way tests an honest driver without TTL must run and pass
+NO_TTL_HONESTY = [
+    "test_l2_ttl_capability_is_honest",
+    "test_kv_matches_dict_model",
+    *(f"test_k9_ttl_validation[{bad}]" for bad in ("0", "-1", "1.5", "60", "True")),
+]
 
-    assert counts["failed"] == 0, dict(counts)
-    assert any("capability 'ttl'" in reason for reason in reasons), reasons
-    assert all("capability" in reason or "declares" in reason for reason in reasons)
+
+def test_honest_driver_without_ttl_is_checked_for_refusal(run: Run) -> None:
+    """A driver without TTL runs the honesty test, which passes because the
+    TTL is refused; only tests that exercise TTL skip, naming 'ttl'."""
+    outcomes = run.outcomes["TestHonestNoTTL"]
+    assert run.counts["TestHonestNoTTL"]["failed"] == 0, run.details["TestHonestNoTTL"]
+    for test in NO_TTL_HONESTY:
+        assert outcomes.get(test) == "passed", f"{test}: {outcomes.get(test)}"
+    skips = run.details["TestHonestNoTTL"]
+    assert skips, "the tests exercising TTL should have skipped"
+    assert all("capability 'ttl'" in reason for reason in skips.values()), skips
+
+
+def test_driver_without_injectable_clock_takes_the_real_time_path(run: Run) -> None:
+    """A driver on its own clock passes the real-time TTL test and the state
+    machine; only the fake-clock tests skip, naming 'injectable_clock'."""
+    outcomes = run.outcomes["TestHonestRealClock"]
+    details = run.details["TestHonestRealClock"]
+    assert run.counts["TestHonestRealClock"]["failed"] == 0, details
+    for test in (
+        "test_k8_ttl_expires_on_the_drivers_clock",
+        "test_l2_ttl_capability_is_honest",
+        "test_kv_matches_dict_model",
+    ):
+        assert outcomes.get(test) == "passed", f"{test}: {outcomes.get(test)}"
+    assert details, "the fake-clock TTL tests should have skipped"
+    assert all("'injectable_clock'" in reason for reason in details.values()), details

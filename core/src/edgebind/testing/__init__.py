@@ -31,12 +31,16 @@ How the suite behaves:
   ``kv_capabilities`` / ``d1_capabilities`` / ``vectorize_capabilities``, or
   the resource class's ``capabilities`` when those are None — and checks
   both directions: what is declared must work, what is left out must be
-  refused with a typed error. A test that does not apply is skipped with a
-  reason naming the capability; none passes by returning early.
+  refused with a typed error. Each optional capability has an always-running
+  ``*_capability_is_honest`` test asserting whichever direction applies, so
+  a driver that declares everything runs every case with no skip. Only tests
+  exercising a capability the driver leaves out skip, with a reason naming
+  it; none passes by returning early. D1 cases that differ by dialect run
+  on both ``sqlite`` and ``postgresql``.
 * Time moves only through the :class:`~edgebind.testing.clock.FakeClock`, so
   TTL tests take no time. A driver that does not read the injected clock
-  declares ``injectable_clock=False`` and gets a slow real-time TTL test
-  (marker ``slow``) instead.
+  declares ``injectable_clock=False``; its TTL expiry is then polled in real
+  time (marker ``slow``, slack ``KVContract.real_time_ttl_slack_seconds``).
 * A few tests need a driver of their own (the Hypothesis state machine runs
   in a dedicated event loop, and the lifecycle test closes a driver). They
   build it with :meth:`ContractBase.make_driver`, which by default calls

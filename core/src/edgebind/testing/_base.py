@@ -1,6 +1,15 @@
 """What the three contract classes share: the fake clock, capability gating,
 resource opening with unique names, and asyncio marking.
 
+The capability rule the suite follows: **declared ⇒ must work, undeclared ⇒
+must be refused** with a typed error. Each optional capability has a two-way
+``*_capability_is_honest`` test that always runs and asserts whichever
+direction applies, so a driver that declares everything runs the whole suite
+with no skip at all. The ``requires(...)`` gate only skips tests that
+exercise a capability the driver leaves out (their refusal is asserted by the
+two-way test); ``lacks(...)`` remains for authors' own negative tests. No
+test passes by returning early.
+
 Kept private; authors use :class:`~edgebind.testing.kv.KVContract`,
 :class:`~edgebind.testing.d1.D1Contract` and
 :class:`~edgebind.testing.vectorize.VectorizeContract`.
@@ -181,7 +190,8 @@ class ContractBase:
     async def _edgebind_capability_gate(
         self, request: pytest.FixtureRequest, declared: AnyCapabilities
     ) -> None:
-        """Skip, naming the capability, a test the driver does not claim."""
+        """Skip, naming the capability, a test exercising what the driver
+        leaves out; its refusal is asserted by the two-way honesty tests."""
         for marker in request.node.iter_markers("requires"):
             for flag in marker.args:
                 if not getattr(declared, flag):

@@ -3,9 +3,10 @@
 Installed with ``edgebind[testing]``; pytest loads it automatically. It
 
 * registers the ``requires(...)`` and ``lacks(...)`` markers that gate
-  contract tests on a driver's declared capabilities (the contract classes'
-  autouse fixture does the skipping, always with a reason that names the
-  capability);
+  tests on a driver's declared capabilities (the contract classes' autouse
+  fixture does the skipping, always with a reason that names the
+  capability). The suite's own two-way honesty tests need no marker: they
+  always run, so a driver declaring every capability skips nothing;
 * lets a driver author write the ``driver`` fixture as a plain
   ``@pytest.fixture async def`` even under pytest-asyncio's default strict
   mode, so no ``asyncio_mode`` setting is needed.

@@ -5,10 +5,14 @@ Subclass it and provide the ``driver`` fixture (see :mod:`edgebind.testing`).
 
 * Ids are unique per index; ``namespace`` partitions search only (DESIGN §3
   replaces the generic V8). Empty ``ids`` / ``vectors`` lists are refused.
-* Tests that depend on the metric run once per metric in
-  :data:`edgebind.vectorize.METRICS`; a metric the driver does not declare
-  is skipped with that reason, and a separate test checks that opening an
-  index with it is refused.
+* Capabilities are checked both ways: declared ⇒ must work, undeclared ⇒
+  must be refused. ``test_l2_metric_capability_is_honest`` and
+  ``test_l2_filter_operator_capability_is_honest`` run for every metric and
+  operator (a declared one must rank or select as the oracle and
+  :func:`edgebind.filters.matches` do; an undeclared one must be refused),
+  and ``test_l2_namespaces_capability_is_honest`` always runs. Tests that
+  exercise a metric or namespaces skip, with that reason, only for a driver
+  that leaves it out, so a driver declaring everything skips nothing.
 * Search results are compared with the brute-force oracle
   (:mod:`edgebind.testing.oracle`): an ``exact`` driver must return the
   oracle's ids with the oracle's scores (within float32 tolerance); an
@@ -510,14 +514,18 @@ class VectorizeContract(ContractBase):
         assert flt is not None
         needed = {cond.op for cond in flt.conditions}
         missing = sorted(needed - caps.filter_operators)
-        if missing:
-            pytest.skip(f"driver does not declare filter operators {missing}")
         # The hand-written expectation must agree with the reference meaning.
         assert {vid for vid, md in FILTER_DATA.items() if matches(md, flt)} == expected
         await self.upsert_filter_data(index)
 
-        found = await self.search_ids(index, (1.0, 1.0, 1.0, 1.0), filter=flt)
-        assert set(found) == expected
+        if missing:
+            # A filter the driver cannot evaluate in full must not be
+            # answered with a weaker one.
+            with pytest.raises((InvalidArgument, NotSupported)):
+                await self.search_ids(index, (1.0, 1.0, 1.0, 1.0), filter=flt)
+        else:
+            found = await self.search_ids(index, (1.0, 1.0, 1.0, 1.0), filter=flt)
+            assert set(found) == expected
 
     @pytest.mark.parametrize(
         "raw",
@@ -573,19 +581,30 @@ class VectorizeContract(ContractBase):
         assert sorted(found) == ["far0", "far1", "far2"]
 
     @pytest.mark.parametrize("op", sorted(OPERATORS))
-    async def test_l2_undeclared_filter_operator_refused(
+    async def test_l2_filter_operator_capability_is_honest(
         self, index: VectorIndex, caps: VectorizeCapabilities, op: str
     ) -> None:
-        """L2: an operator the driver leaves out is refused, never ignored."""
-        if op in caps.filter_operators:
-            pytest.skip(f"driver declares filter operator {op!r}")
+        """L2 / V7: a declared operator is accepted and selects exactly what
+        :func:`edgebind.filters.matches` selects; an undeclared one is
+        refused, never ignored."""
         await self.upsert_filter_data(index)
         operand: object = ["jazz"] if op in ("$in", "$nin") else "jazz"
-        with pytest.raises((InvalidArgument, NotSupported)):
-            await index.query(
-                (1.0, 1.0, 1.0, 1.0),
-                QueryOptions(filter=parse_filter({"genre": {op: operand}})),
-            )
+        flt = parse_filter({"genre": {op: operand}})
+        assert flt is not None
+        expected = {vid for vid, md in FILTER_DATA.items() if matches(md, flt)}
+        # Every operator selects something here and leaves something out, so
+        # a driver that drops the condition cannot pass.
+        assert expected
+        assert expected != set(ALL_IDS)
+
+        if op in caps.filter_operators:
+            found = await self.search_ids(index, (1.0, 1.0, 1.0, 1.0), filter=flt)
+            assert len(found) == len(set(found)), "an id came back twice"
+            assert set(found) == expected, f"{op} selected the wrong vectors"
+            assert all(matches(FILTER_DATA[vid], flt) for vid in found)
+        else:
+            with pytest.raises((InvalidArgument, NotSupported)):
+                await self.search_ids(index, (1.0, 1.0, 1.0, 1.0), filter=flt)
 
     # ----------------------------------------------------------- V8 - V10
 
@@ -625,13 +644,29 @@ class VectorizeContract(ContractBase):
         assert deleted.count == 2
         assert set(await self.search_ids(index, query)) == {"a1", "a2"}
 
-    @pytest.mark.lacks("namespaces")
-    async def test_l2_namespaces_refused(self, index: VectorIndex) -> None:
-        """L2: a driver without namespaces refuses them."""
-        with pytest.raises((InvalidArgument, NotSupported)):
-            await index.upsert([Vector("a", (1.0, 0.0, 0.0, 0.0), namespace="a")])
-        with pytest.raises((InvalidArgument, NotSupported)):
-            await index.query((1.0, 0.0, 0.0, 0.0), QueryOptions(namespace="a"))
+    async def test_l2_namespaces_capability_is_honest(
+        self, index: VectorIndex, caps: VectorizeCapabilities
+    ) -> None:
+        """L2 / V8: declared namespaces scope a search; undeclared, a
+        namespace on upsert or query is refused rather than dropped."""
+        if caps.namespaces:
+            await index.upsert(
+                [
+                    Vector("in-a", (1.0, 0.0, 0.0, 0.0), namespace="a"),
+                    Vector("in-b", (1.0, 0.0, 0.0, 0.1), namespace="b"),
+                ]
+            )
+            query = (1.0, 0.0, 0.0, 0.0)
+            assert await self.search_ids(index, query, namespace="a") == ["in-a"]
+            assert await self.search_ids(index, query, namespace="b") == ["in-b"]
+            (stored,) = await index.get_by_ids(["in-a"])
+            assert stored.namespace == "a"
+        else:
+            with pytest.raises((InvalidArgument, NotSupported)):
+                await index.upsert([Vector("a", (1.0, 0.0, 0.0, 0.0), namespace="a")])
+            assert await index.get_by_ids(["a"]) == []
+            with pytest.raises((InvalidArgument, NotSupported)):
+                await index.query((1.0, 0.0, 0.0, 0.0), QueryOptions(namespace="a"))
 
     @pytest.mark.parametrize("return_metadata", ["none", "all", "indexed"])
     @pytest.mark.parametrize("return_values", [False, True])
@@ -718,15 +753,28 @@ class VectorizeContract(ContractBase):
         else:
             assert 0 < caps.min_recall <= 1.0
 
-    @pytest.mark.parametrize("undeclared", METRICS)
-    async def test_l2_undeclared_metric_refused(
-        self, opener: ResourceOpener, caps: VectorizeCapabilities, undeclared: str
+    @pytest.mark.parametrize("candidate", METRICS)
+    async def test_l2_metric_capability_is_honest(
+        self, opener: ResourceOpener, caps: VectorizeCapabilities, candidate: str
     ) -> None:
-        """L2: an index with a metric the driver leaves out is refused."""
-        if undeclared in caps.metrics:
-            pytest.skip(f"driver declares vectorize metric {undeclared!r}")
-        with pytest.raises((InvalidArgument, NotSupported, ProvisionError)):
-            await opener.provisioned(dimensions=DIMS, metric=undeclared)
+        """L2 / V5: an index with a declared metric opens and ranks as the
+        oracle does; one with an undeclared metric is refused."""
+        if candidate not in caps.metrics:
+            with pytest.raises((InvalidArgument, NotSupported, ProvisionError)):
+                await opener.provisioned(dimensions=DIMS, metric=candidate)
+        else:
+            index: VectorIndex = await opener.provisioned(
+                dimensions=DIMS, metric=candidate
+            )
+            assert (await index.describe()).metric == candidate
+            stored = random_vectors(12, DIMS, seed=12)
+            await index.upsert(stored)
+            query = (0.5, -0.25, 1.0, 0.125)
+            want = oracle.nearest(
+                candidate, query, ((v.id, v.values) for v in stored), 5
+            )
+            got = await index.query(query, QueryOptions(top_k=4))
+            self.check_against_oracle(candidate, caps, got, want, 4)
 
     async def test_l3_provision_idempotent_and_mismatch(
         self, opener: ResourceOpener, any_metric: str
