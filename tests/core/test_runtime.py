@@ -16,7 +16,13 @@ import pytest
 from edgebind import plugins
 from edgebind.config import EdgebindConfig, define_config
 from edgebind.drivers import Driver
-from edgebind.errors import BackendUnavailable, ConfigError, NotFound, ResourceClosed
+from edgebind.errors import (
+    BackendUnavailable,
+    ConfigError,
+    NotFound,
+    ProvisionError,
+    ResourceClosed,
+)
 from edgebind.keys import KeyRing
 from edgebind.kv import KVListPage, KVNamespace, encode_cursor
 from edgebind.plugins import DriverRegistry
@@ -86,6 +92,18 @@ class BlindNamespace(DictNamespace):
         return ProvisionOutcome(ProvisionStatus.REUSED)
 
 
+class MismatchedNamespace(DictNamespace):
+    """Storage that exists with other settings than declared."""
+
+    async def _provision(self) -> ProvisionOutcome:
+        EVENTS.append(f"provision {self.name}")
+        raise ProvisionError("exists with 8 shards; the config declares 4")
+
+    async def _inspect(self) -> ProvisionOutcome:
+        EVENTS.append(f"inspect {self.name}")
+        raise ProvisionError("exists with 8 shards; the config declares 4")
+
+
 class DictDriver(Driver):
     name = "dict"
     schemes = ("dict",)
@@ -109,6 +127,8 @@ class DictDriver(Driver):
             return ProvisioningNamespace(spec, self)
         if path == "/blind":
             return BlindNamespace(spec, self)
+        if path == "/mismatched":
+            return MismatchedNamespace(spec, self)
         if path == "/wrongtype":
             return object()  # type: ignore[return-value]
         return DictNamespace(spec, self)
@@ -420,3 +440,29 @@ async def test_aclose_survives_a_failing_close(
 
     assert "close resource sessions" in EVENTS
     assert "Closing a driver failed with OSError: disk gone" in caplog.text
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_mismatch_is_reported_and_the_rest_still_provisioned(
+    registry: DriverRegistry, dry_run: bool
+) -> None:
+    config = define_config(
+        kv=["odd", "table"],
+        environments={
+            "dev": {
+                "ODD_KV": "dict://p/mismatched",
+                "TABLE_KV": "dict://p/provisioning",
+            }
+        },
+    )
+
+    async with runtime_of(config, registry) as runtime:
+        outcomes = await runtime.provision(dry_run=dry_run)
+
+    verb = "inspect" if dry_run else "provision"
+    assert EVENTS[:2] == [f"{verb} odd", f"{verb} table"]
+    by_binding = {b.binding: o for b, o in outcomes}
+    assert by_binding["ODD_KV"] == ProvisionOutcome(
+        ProvisionStatus.MISMATCHED, "exists with 8 shards; the config declares 4"
+    )
+    assert by_binding["TABLE_KV"].status is ProvisionStatus.CREATED

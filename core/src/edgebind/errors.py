@@ -15,7 +15,7 @@
     ├── BackendUnavailable       503 — the driver cannot reach its backend
     ├── NotSupported             a driver does not offer an optional operation
     ├── ResourceClosed           a resource was used after ``aclose()``
-    └── ProvisionError           an existing resource differs from the config
+    └── ProvisionError           503 — an existing resource differs from the config
 
 Drivers translate their backend library's exceptions into the most specific
 class here, chained with ``from``, so the server maps every failure to a status
@@ -141,4 +141,11 @@ class ResourceClosed(EdgebindError):
 
 
 class ProvisionError(EdgebindError):
-    """An existing backend resource does not match the declared settings."""
+    """An existing backend resource does not match the declared settings.
+
+    At request time this is a 503: the resource cannot be served until the
+    config or the backend is fixed, and the message says which settings
+    differ. ``edgebind provision`` reports it as a mismatch instead.
+    """
+
+    status = 503

@@ -19,7 +19,7 @@ from types import TracebackType
 from edgebind.config import KIND_LABELS, Binding, EdgebindConfig, resolve_bindings
 from edgebind.d1 import D1Database
 from edgebind.drivers import Driver
-from edgebind.errors import ConfigError, EdgebindError, NotFound
+from edgebind.errors import ConfigError, EdgebindError, NotFound, ProvisionError
 from edgebind.keys import KeyRing
 from edgebind.kv import KVNamespace
 from edgebind.plugins import DriverRegistry, get_registry
@@ -27,6 +27,7 @@ from edgebind.resource import (
     Clock,
     Kind,
     ProvisionOutcome,
+    ProvisionStatus,
     Resource,
     system_clock,
 )
@@ -203,16 +204,21 @@ class Runtime:
 
         With ``dry_run`` nothing changes: each resource reports what
         provisioning would do (see :meth:`Resource.inspect`). Resources are
-        handled one at a time in declaration order; the first error
-        (BackendUnavailable, ProvisionError, ...) propagates.
+        handled one at a time in declaration order. A resource that exists
+        with other settings is reported as ``MISMATCHED`` with the driver's
+        explanation, so one run shows the state of every binding; any other
+        error (BackendUnavailable, ...) propagates.
         """
         outcomes = []
         for binding in self.bindings:
             resource = self._resources[(binding.kind, binding.name)]
-            if dry_run:
-                outcome = await resource.inspect()
-            else:
-                outcome = await resource.provision()
+            try:
+                if dry_run:
+                    outcome = await resource.inspect()
+                else:
+                    outcome = await resource.provision()
+            except ProvisionError as exc:
+                outcome = ProvisionOutcome(ProvisionStatus.MISMATCHED, exc.message)
             logger.info(
                 "%s %s %s: %s %s",
                 "Would provision" if dry_run else "Provisioned",

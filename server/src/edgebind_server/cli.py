@@ -17,9 +17,9 @@ import os
 import shlex
 import socket
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,7 +34,7 @@ from edgebind.config import (
     resolve_bindings,
     starter_config,
 )
-from edgebind.errors import ConfigError, EdgebindError, ProvisionError
+from edgebind.errors import ConfigError, EdgebindError
 from edgebind.keys import generate_key, sha256_hex
 from edgebind.plugins import get_registry
 from edgebind.resource import ProvisionOutcome, ProvisionStatus
@@ -148,8 +148,20 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=numeric, format="%(levelname)-8s %(name)s: %(message)s")
 
 
-def _close(runtime: Runtime) -> None:
-    asyncio.run(runtime.aclose())
+T = TypeVar("T")
+
+
+def _run_then_close(runtime: Runtime, work: Awaitable[T]) -> T:
+    """Await ``work``, then close ``runtime``, in one event loop: pools that
+    drivers open while working belong to that loop and must close in it."""
+
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(run())
 
 
 # --------------------------------------------------------------------------
@@ -350,14 +362,14 @@ def serve(
         # Checked here, in this process, so a bad binding is one clean line
         # instead of a failure in every worker.
         checked = Runtime(config, env)
-        try:
-            if provision_first:
-                outcomes = asyncio.run(_provision_each(checked, dry_run=False))
-                _print_outcomes(checked, outcomes, dry_run=False)
-                if any(o.status is ProvisionStatus.MISMATCHED for _, o in outcomes):
-                    _fail("provisioning found mismatched resources", EXIT_FAILURE)
-        finally:
-            _close(checked)
+        if provision_first:
+            outcomes = _run_then_close(checked, checked.provision())
+            _print_outcomes(checked, outcomes, dry_run=False)
+            if any(o.status is ProvisionStatus.MISMATCHED for _, o in outcomes):
+                _fail("provisioning found mismatched resources", EXIT_FAILURE)
+        else:
+            # Nothing was opened yet: building the runtime does no I/O.
+            asyncio.run(checked.aclose())
 
         if workers == 1:
             sock = _bind_socket(host, port)
@@ -432,27 +444,6 @@ def _print_outcomes(
     stdout.print(table)
 
 
-async def _provision_each(
-    runtime: Runtime, *, dry_run: bool
-) -> list[tuple[Binding, ProvisionOutcome]]:
-    """Provision (or inspect) every binding, reporting a resource that exists
-    with other settings as ``mismatched`` instead of stopping at it, so the
-    table shows every binding's state in one run."""
-    outcomes = []
-    for binding in runtime.bindings:
-        resource = runtime.resource(binding.kind, binding.name)
-        assert resource is not None, f"runtime lost {binding.binding}"
-        try:
-            if dry_run:
-                outcome = await resource.inspect()
-            else:
-                outcome = await resource.provision()
-        except ProvisionError as exc:
-            outcome = ProvisionOutcome(ProvisionStatus.MISMATCHED, exc.message)
-        outcomes.append((binding, outcome))
-    return outcomes
-
-
 @app.command()
 def provision(
     config_path: ConfigOption = None,
@@ -468,10 +459,7 @@ def provision(
     """
     with _reported_failures():
         runtime = Runtime(load_config(config_path), env)
-        try:
-            outcomes = asyncio.run(_provision_each(runtime, dry_run=dry_run))
-        finally:
-            _close(runtime)
+        outcomes = _run_then_close(runtime, runtime.provision(dry_run=dry_run))
 
         _print_outcomes(runtime, outcomes, dry_run=dry_run)
         mismatched = [b for b, o in outcomes if o.status is ProvisionStatus.MISMATCHED]
@@ -492,10 +480,7 @@ def check(config_path: ConfigOption = None, env: EnvOption = "dev") -> None:
     with _reported_failures():
         config = load_config(config_path)
         runtime = Runtime(config, env)
-        try:
-            health = asyncio.run(runtime.health())
-        finally:
-            _close(runtime)
+        health = _run_then_close(runtime, runtime.health())
 
         table = Table(title=f"{config.source_path or 'config'} (env {env})")
         for column in ("binding", "kind", "name", "driver", "status"):

@@ -95,6 +95,37 @@ async def test_d1_role_with_privileges_is_a_mismatch(
     assert "has CREATEDB" in outcome.detail
 
 
+async def test_d1_dry_run_reports_without_creating(
+    driver: RecordingPostgresDriver,
+) -> None:
+    db = open_d1(driver)
+
+    planned = await db.inspect()
+
+    assert planned.status is ProvisionStatus.CREATED
+    assert (
+        planned.detail == f"would create role {db.identifier}, database {db.identifier}"
+    )
+    with admin_connection(driver.url) as conn:
+        found = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname = %s), "
+            "(SELECT count(*) FROM pg_roles WHERE rolname = %s)",
+            (db.identifier, db.identifier),
+        ).fetchone()
+    assert found == (0, 0)
+
+    await db.provision()
+    assert (await db.inspect()).status is ProvisionStatus.REUSED
+
+    with admin_connection(driver.url) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(db.identifier))
+        )
+    drifted = await db.inspect()
+    assert drifted.status is ProvisionStatus.MISMATCHED
+    assert "has CREATEDB" in drifted.detail
+
+
 def test_identifiers_are_deterministic_and_bounded() -> None:
     assert d1_identifier("app", "analytics") == "app_d1_analytics"
     assert d1_identifier("app", "Main") != d1_identifier("app", "main")
@@ -115,8 +146,15 @@ async def test_kv_provision_twice_then_mismatch(postgres_url: str) -> None:
         with pytest.raises(BackendUnavailable, match="edgebind provision"):
             await kv.get("k")
 
+        planned = await kv.inspect()
+        assert planned.status is ProvisionStatus.CREATED
+        assert "would create" in planned.detail
+        with pytest.raises(BackendUnavailable, match="edgebind provision"):
+            await kv.get("k")  # the dry run created nothing
+
         assert (await kv.provision()).status is ProvisionStatus.CREATED
         assert (await kv.provision()).status is ProvisionStatus.REUSED
+        assert (await kv.inspect()).status is ProvisionStatus.REUSED
 
         with admin_connection(postgres_url) as conn:
             conn.execute(
@@ -124,6 +162,7 @@ async def test_kv_provision_twice_then_mismatch(postgres_url: str) -> None:
                     sql.Identifier(schema, "kv_entries")
                 )
             )
+        assert (await kv.inspect()).status is ProvisionStatus.MISMATCHED
         outcome = await kv.provision()
         assert outcome.status is ProvisionStatus.MISMATCHED
         assert isinstance(kv, PostgresKV)

@@ -180,7 +180,10 @@ async def test_provision_twice_creates_then_reuses(
     second = await index.provision()
 
     assert first.status is ProvisionStatus.CREATED
+    assert first.detail.startswith("created collection ")
+    assert "(3 dimensions, cosine)" in first.detail
     assert second.status is ProvisionStatus.REUSED
+    assert second.detail.startswith("reused collection ")
     assert (await index.inspect()).status is ProvisionStatus.REUSED
     assert [v.id for v in await index.get_by_ids(["a"])] == ["a"]
 

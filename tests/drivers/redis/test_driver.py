@@ -77,3 +77,12 @@ async def test_provision_reuses_and_ping_answers(
 
     assert outcome.status is ProvisionStatus.REUSED
     assert "nothing to create" in outcome.detail
+
+
+async def test_dry_run_answers_like_provision(make_namespace: MakeNamespace) -> None:
+    namespace = make_namespace()
+
+    planned = await namespace.inspect()
+
+    assert planned == await namespace.provision()
+    assert planned.status is ProvisionStatus.REUSED

@@ -15,7 +15,7 @@ from edgebind.errors import BackendUnavailable
 from edgebind.kv import KVNamespace
 from edgebind.resource import ResourceSpec
 from edgebind_redis import RedisDriver
-from tests.drivers.redis.servers import PrivateRedis, free_port
+from tests.servers import PrivateRedis, free_port
 
 #: Generous for a refused or timed-out connection (the driver's own timeouts
 #: are 2 s to connect and 5 s per reply); a hang would take far longer.
@@ -35,6 +35,7 @@ def every_operation(
         lambda: namespace.list(),
         lambda: namespace.ping(),
         lambda: namespace.provision(),
+        lambda: namespace.inspect(),
     ]
 
 

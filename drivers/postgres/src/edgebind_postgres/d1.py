@@ -262,6 +262,47 @@ class PostgresD1(D1Database):
         finally:
             await conn.close()
 
+    async def _inspect(self) -> ProvisionOutcome:
+        conn = await self._driver.admin.connect_direct(binding=self.binding)
+        try:
+            name = self.identifier
+            missing = [
+                f"{what} {name}"
+                for what, query in (
+                    ("role", "SELECT 1 FROM pg_roles WHERE rolname = %s"),
+                    ("database", "SELECT 1 FROM pg_database WHERE datname = %s"),
+                )
+                if not await _exists(conn, query, name)
+            ]
+            if missing:
+                return ProvisionOutcome(
+                    ProvisionStatus.CREATED, "would create " + ", ".join(missing)
+                )
+            return self._outcome(await self._check(conn), created=[])
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            await conn.close()
+
+    def _outcome(self, problems: list[str], created: list[str]) -> ProvisionOutcome:
+        name = self.identifier
+        if problems:
+            return ProvisionOutcome(
+                ProvisionStatus.MISMATCHED,
+                f"PostgreSQL database/role {name} for D1 database {self.name!r} "
+                f"exists but is not as Edgebind makes it: {'; '.join(problems)}. "
+                "Drop them (DROP DATABASE, DROP ROLE) to let provision recreate "
+                "them, or fix them by hand",
+            )
+        if created:
+            logger.info("provisioned D1 database %s: %s", self.name, created)
+            return ProvisionOutcome(
+                ProvisionStatus.CREATED, "created " + ", ".join(created)
+            )
+        return ProvisionOutcome(
+            ProvisionStatus.REUSED, f"database and role {name} exist"
+        )
+
     async def _provision_on(self, conn: AsyncConn) -> ProvisionOutcome:
         name = self.identifier
         ident = sql.Identifier(name)
@@ -304,22 +345,7 @@ class PostgresD1(D1Database):
             await self._prepare_schema()
             created.append(f"database {name}")
 
-        problems = await self._check(conn)
-        if problems:
-            return ProvisionOutcome(
-                ProvisionStatus.MISMATCHED,
-                f"PostgreSQL database/role {name} for D1 database {self.name!r} "
-                f"exists but is not as Edgebind makes it: {'; '.join(problems)}. "
-                "Drop them (DROP DATABASE, DROP ROLE) to let provision recreate "
-                "them, or fix them by hand",
-            )
-        if created:
-            logger.info("provisioned D1 database %s: %s", self.name, created)
-            detail = "created " + ", ".join(created)
-            return ProvisionOutcome(ProvisionStatus.CREATED, detail)
-        return ProvisionOutcome(
-            ProvisionStatus.REUSED, f"database and role {name} exist"
-        )
+        return self._outcome(await self._check(conn), created)
 
     async def _prepare_schema(self) -> None:
         """As the admin role, inside the new database: only the D1 role may

@@ -181,6 +181,43 @@ class PostgresKV(KVNamespace):
         finally:
             await conn.close()
 
+    async def _inspect(self) -> ProvisionOutcome:
+        conn = await self._driver.admin.connect_direct(binding=self.binding)
+        try:
+            existing = await self._existing_table(conn)
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            await conn.close()
+        if existing is None:
+            return ProvisionOutcome(
+                ProvisionStatus.CREATED, f"would create table {self.table_name}"
+            )
+        return existing
+
+    async def _existing_table(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> ProvisionOutcome | None:
+        """REUSED or MISMATCHED for the KV table, or None when it is missing."""
+        cursor = await conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'kv_entries'",
+            (self._schema,),
+        )
+        found = {name: kind for name, kind in await cursor.fetchall()}
+        if not found:
+            return None
+        if found != KV_COLUMNS:
+            return ProvisionOutcome(
+                ProvisionStatus.MISMATCHED,
+                f"table {self.table_name} exists with columns {found}; the "
+                f"postgres driver needs exactly {KV_COLUMNS}. Point the URL "
+                "at another schema with ?schema=, or drop that table",
+            )
+        return ProvisionOutcome(
+            ProvisionStatus.REUSED, f"table {self.table_name} exists"
+        )
+
     async def _provision_on(
         self, conn: psycopg.AsyncConnection[Any]
     ) -> ProvisionOutcome:
@@ -189,23 +226,9 @@ class PostgresKV(KVNamespace):
             "SELECT pg_advisory_lock(hashtextextended(%s, 0))",
             (f"edgebind-kv:{self._schema}",),
         )
-        cursor = await conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = 'kv_entries'",
-            (self._schema,),
-        )
-        found = {name: kind for name, kind in await cursor.fetchall()}
-        if found:
-            if found != KV_COLUMNS:
-                return ProvisionOutcome(
-                    ProvisionStatus.MISMATCHED,
-                    f"table {self.table_name} exists with columns {found}; the "
-                    f"postgres driver needs exactly {KV_COLUMNS}. Point the URL "
-                    "at another schema with ?schema=, or drop that table",
-                )
-            return ProvisionOutcome(
-                ProvisionStatus.REUSED, f"table {self.table_name} exists"
-            )
+        existing = await self._existing_table(conn)
+        if existing is not None:
+            return existing
 
         schema = sql.Identifier(self._schema)
         await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))

@@ -173,20 +173,31 @@ class QdrantVectorIndex(VectorIndex):
             await self._ensure_state_collection(connection)
         self._verified = True
         logger.info("qdrant collection %s: %s", self.collection, status.value)
-        return ProvisionOutcome(status)
+        return ProvisionOutcome(status, self._described(status))
+
+    def _described(self, status: ProvisionStatus) -> str:
+        verb = {ProvisionStatus.CREATED: "created", ProvisionStatus.REUSED: "reused"}
+        return (
+            f"{verb.get(status, status.value)} collection {self.collection} "
+            f"({self.dimensions} dimensions, {self.metric})"
+        )
 
     async def _inspect(self) -> ProvisionOutcome:
         connection = await self._connection()
         with self._errors():
             if not await connection.collection_exists(self.collection):
                 return ProvisionOutcome(
-                    ProvisionStatus.CREATED, f"would create {self.collection}"
+                    ProvisionStatus.CREATED,
+                    "would create collection "
+                    f"{self.collection} ({self.dimensions} dimensions, {self.metric})",
                 )
             info = await connection.get_collection(self.collection)
         mismatch = self._mismatch(info)
         if mismatch:
             return ProvisionOutcome(ProvisionStatus.MISMATCHED, mismatch)
-        return ProvisionOutcome(ProvisionStatus.REUSED)
+        return ProvisionOutcome(
+            ProvisionStatus.REUSED, self._described(ProvisionStatus.REUSED)
+        )
 
     async def _ensure_state_collection(self, connection: QdrantConnection) -> None:
         if self._driver.state_ready:

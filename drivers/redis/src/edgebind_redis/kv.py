@@ -267,6 +267,10 @@ class RedisKVNamespace(KVNamespace):
         return KVListPage(keys=keys, cursor=encode_cursor(last_examined.decode()))
 
     async def _provision(self) -> ProvisionOutcome:
+        return await self._inspect()
+
+    async def _inspect(self) -> ProvisionOutcome:
+        # Nothing is ever created ahead of use, so looking is provisioning.
         await self._driver.ping(binding=self.binding)
         return ProvisionOutcome(
             ProvisionStatus.REUSED,
