@@ -1,5 +1,6 @@
-"""A private redis-server process per test, for tests that stop or reconfigure
-Redis (restarts, command statistics) without disturbing the shared server."""
+"""A private redis-server process, for tests that stop, restart or
+reconfigure Redis (restarts, command statistics) without disturbing the
+shared server; and a free loopback port to put a server on."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,22 +17,21 @@ import pytest
 from edgebind.config import define_config
 from edgebind.runtime import Runtime
 from edgebind_server.app import create_app
-from tests.e2e._support import ROOT_KEY, RedisProcess
+from tests.e2e._support import ROOT_KEY
+from tests.servers import PrivateRedis
 
 pytest.importorskip("edgebind_redis")
 
 
 @pytest.fixture
-def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
-    process = RedisProcess(tmp_path)
-    process.start()
-    yield process
-    process.stop()
+async def redis_process() -> AsyncIterator[PrivateRedis]:
+    async with PrivateRedis() as server:
+        yield server
 
 
 @pytest.fixture
 async def client(
-    redis_process: RedisProcess, tmp_path: Path
+    redis_process: PrivateRedis, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     config = define_config(
         kv={"cache": {"binding": "CACHE_KV"}},
@@ -62,12 +61,12 @@ async def client(
 
 
 async def test_down_backend_is_503_and_recovers(
-    client: httpx.AsyncClient, redis_process: RedisProcess
+    client: httpx.AsyncClient, redis_process: PrivateRedis
 ) -> None:
     body = {"action": "set", "key": "k", "value": "before"}
     assert (await client.post("/api/kv/cache", json=body)).status_code == 200
 
-    redis_process.stop()
+    await redis_process.stop()
 
     started = time.monotonic()
     down = await client.post("/api/kv/cache", json={"action": "get", "key": "k"})
@@ -86,7 +85,7 @@ async def test_down_backend_is_503_and_recovers(
     d1 = await client.post("/api/d1/main", json={"query": "SELECT 1 AS one"})
     assert d1.status_code == 200
 
-    redis_process.start()
+    await redis_process.start()
 
     deadline = time.monotonic() + 15
     while True:

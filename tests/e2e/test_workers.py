@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from tests.drivers.postgres.pg_helpers import drop_d1_storage
-from tests.e2e._support import ROOT_KEY, d1_storage_name, free_port, serving
+from tests.e2e._support import ROOT_KEY, d1_storage_name, serving
+from tests.servers import free_port
 
 pytest.importorskip("edgebind_redis")
 pytest.importorskip("edgebind_postgres")

@@ -12,7 +12,7 @@ from edgebind.resource import ResourceSpec
 from edgebind.testing.clock import FakeClock
 from edgebind_redis import RedisDriver, RedisKVNamespace
 from edgebind_redis.kv import namespace_prefix
-from tests.drivers.redis.servers import PrivateRedis
+from tests.servers import PrivateRedis
 
 MakeNamespace = Callable[..., RedisKVNamespace]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edgebind.resource import ResourceSpec
 from edgebind_redis import RedisDriver
-from tests.drivers.redis.servers import PrivateRedis
+from tests.servers import PrivateRedis
 
 KEY_COUNT = 2000
 
