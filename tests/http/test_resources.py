@@ -307,3 +307,30 @@ async def test_unexpected_exception_is_500_without_internals(
     logged = [r for r in caplog.records if r.name == "edgebind_server.app"]
     assert logged and logged[0].exc_info is not None
     assert ROOT["X-EdgeBase-Service-Key"] not in caplog.text
+
+
+async def test_index_stored_with_other_dimensions_is_503_naming_both(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    upsert = {
+        "action": "upsert",
+        "vectors": [{"id": "a", "values": [1.0, 0.0, 0.0]}],
+    }
+    async with serve(make_runtime()) as http:
+        stored = await http.post("/api/vectorize/embeddings", json=upsert, headers=ROOT)
+        assert stored.status_code == 200, stored.text
+
+    # The same folder, now declaring 4 dimensions for the index.
+    wider = [{"name": "embeddings", "dimensions": 4, "metric": "cosine"}]
+    async with serve(make_runtime(vectorize=wider)) as http:
+        response = await http.post(
+            "/api/vectorize/embeddings",
+            json={"action": "search", "vector": [1.0, 0.0, 0.0, 0.0]},
+            headers=ROOT,
+        )
+
+    assert response.status_code == 503, response.text
+    message = response.json()["message"]
+    assert "dimensions=3" in message and "dimensions=4" in message, message
+    # Callers learn what differs, not where the server keeps its files.
+    assert "sqlite3" not in message and "/" not in message, message

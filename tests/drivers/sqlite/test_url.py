@@ -9,7 +9,7 @@ import pytest
 from edgebind.errors import InvalidArgument
 from edgebind.resource import ResourceSpec
 from edgebind_sqlite import SQLiteDriver, parse_sqlite_url
-from tests.drivers.sqlite.conftest import kv_spec
+from tests.drivers.sqlite.conftest import d1_spec, kv_spec, vector_spec
 
 
 def test_relative_url_is_relative_to_the_working_directory(
@@ -37,7 +37,12 @@ def test_memory_url_has_no_directory() -> None:
         ("sqlite://host/x", "names a host ('host')"),
         ("sqlite://", "names no directory"),
         ("sqlite:///", "names no directory"),
-        ("sqlite:///data?mode=ro", "no query string"),
+        ("sqlite:///data?mode=ro", "'mode' is not an option"),
+        ("sqlite:///data#frag", "no fragment"),
+        (
+            "sqlite:///data?busy_timeout_ms=1&busy_timeout_ms=2",
+            "'busy_timeout_ms' is given twice",
+        ),
         ("redis://localhost", "not a sqlite:// URL"),
     ],
 )
@@ -45,6 +50,22 @@ def test_malformed_urls_say_how_to_write_them(url: str, fragment: str) -> None:
     with pytest.raises(ValueError, match="sqlite:////absolute/dir") as caught:
         SQLiteDriver.validate_url(url)
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["", "-1", "1.5", "ten", "٣", str(2**31)])
+def test_busy_timeout_must_be_a_whole_number_of_milliseconds(value: str) -> None:
+    with pytest.raises(ValueError, match="busy_timeout_ms"):
+        SQLiteDriver.validate_url(f"sqlite:///data?busy_timeout_ms={value}")
+
+
+def test_busy_timeout_option_reaches_every_file(tmp_path: Path) -> None:
+    driver = SQLiteDriver(f"sqlite:///{tmp_path}?busy_timeout_ms=25")
+    assert driver.directory == tmp_path
+    assert driver.busy_timeout_ms == 25
+    assert driver.open_d1(d1_spec())._file.busy_timeout_ms == 25
+    assert driver.open_vectorize(vector_spec())._store.file.busy_timeout_ms == 25
+    assert SQLiteDriver("sqlite://:memory:?busy_timeout_ms=0").busy_timeout_ms == 0
+    assert SQLiteDriver(f"sqlite:///{tmp_path}").busy_timeout_ms == 5000
 
 
 def test_constructor_rejects_a_malformed_url() -> None:

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from edgebind.errors import BackendUnavailable
 
-__all__ = ["BUSY_TIMEOUT_MS", "SQLiteFile"]
+__all__ = ["BUSY_TIMEOUT_MS", "SQLiteFile", "is_backend_error", "is_lock_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,53 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 
 Setup = Callable[[sqlite3.Connection], None]
+
+_LOCK_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_LOCK_TEXTS = (
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+)
+#: Result codes that blame the file or the machine, never the statement: a
+#: D1 query that meets one was fine and may succeed when retried.
+_BACKEND_CODES = _LOCK_CODES | frozenset(
+    {
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_WRITE, ...) carry
+    # their primary code in the low byte.
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite giving up on a lock (SQLITE_BUSY/LOCKED)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    if _primary_code(exc) in _LOCK_CODES:
+        return True
+    # The text is checked too, because an error raised by the sqlite3 module
+    # itself carries no result code.
+    text = str(exc).lower()
+    return any(fragment in text for fragment in _LOCK_TEXTS)
+
+
+def is_backend_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a condition of the file or the disk (a lock, an I/O
+    error, a read-only or full disk, a damaged file), not of a statement."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    return is_lock_error(exc) or _primary_code(exc) in _BACKEND_CODES
 
 
 class SQLiteFile:
@@ -59,10 +106,12 @@ class SQLiteFile:
         setup: Setup | None = None,
         statement_cache: bool = True,
         binding: str = "",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = path
         self.label = label
         self.binding = binding
+        self.busy_timeout_ms = busy_timeout_ms
         self._synchronous = synchronous
         self._setup = setup
         self._cached_statements = 128 if statement_cache else 0
@@ -81,29 +130,73 @@ class SQLiteFile:
 
     # ------------------------------------------------------------ running
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work(connection)`` on this file's thread and return its result."""
+    async def run(
+        self, work: Callable[[sqlite3.Connection], T], *, binding: str | None = None
+    ) -> T:
+        """Run ``work(connection)`` on this file's thread and return its result.
+
+        A ``sqlite3.Error`` that ``work`` lets escape becomes
+        :class:`BackendUnavailable` naming ``binding`` (default: the file's),
+        so no raw backend exception reaches the server. The KV file is shared
+        by every namespace, so its callers pass their own binding.
+        """
+        who = self.binding if binding is None else binding
+        self._check_not_closed(who)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work, who)
+
+    def _check_not_closed(self, binding: str) -> None:
         if self._closed:
             raise BackendUnavailable(
                 f"SQLite database {self.label!r} is closed",
                 driver="sqlite",
-                binding=self.binding,
+                binding=binding,
             )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, work)
 
-    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return work(self._connection())
+    def _call(self, work: Callable[[sqlite3.Connection], T], binding: str) -> T:
+        try:
+            return work(self._connection(binding))
+        except sqlite3.Error as exc:
+            raise self.unavailable(exc, binding) from exc
 
-    def _connection(self) -> sqlite3.Connection:
+    def unavailable(self, exc: sqlite3.Error, binding: str) -> BackendUnavailable:
+        """The typed error for a failure of the file rather than the request."""
+        if is_lock_error(exc):
+            return BackendUnavailable(
+                f"SQLite database {self._where()} is locked: another process "
+                "holds its write lock and did not release it within "
+                f"{self.busy_timeout_ms} ms; retry the request (SQLite: {exc})",
+                driver="sqlite",
+                binding=binding,
+            )
+        return BackendUnavailable(
+            f"SQLite database {self._where()} failed: {exc}",
+            driver="sqlite",
+            binding=binding,
+        )
+
+    def _where(self) -> str:
+        # The file name, not its path: the message reaches HTTP callers, who
+        # need not learn where the server keeps its files.
+        return f"{self.label} (in memory)" if self.path is None else self.path.name
+
+    def _connection(self, binding: str) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = self._open(readonly=False)
+            conn = self._open(readonly=False, binding=binding)
             if self._setup is not None:
-                self._setup(self._conn)
+                try:
+                    self._setup(conn)
+                except BaseException:
+                    # Kept only once set up, so a setup that met a lock runs
+                    # again on the next call instead of being skipped.
+                    conn.close()
+                    raise
+            self._conn = conn
         return self._conn
 
-    def _open(self, *, readonly: bool) -> sqlite3.Connection:
+    def _open(self, *, readonly: bool, binding: str) -> sqlite3.Connection:
         target = ":memory:" if self.path is None else str(self.path)
+        conn: sqlite3.Connection | None = None
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,12 +204,12 @@ class SQLiteFile:
             # the sqlite3 module never opens a transaction behind its back.
             conn = sqlite3.connect(
                 target,
-                timeout=BUSY_TIMEOUT_MS / 1000,
+                timeout=self.busy_timeout_ms / 1000,
                 isolation_level=None,
                 check_same_thread=False,
                 cached_statements=self._cached_statements,
             )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             if self.path is not None and not readonly:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -130,18 +223,73 @@ class SQLiteFile:
             if readonly:
                 conn.execute("PRAGMA query_only = ON")
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            # Switching a fresh file to WAL needs the lock; saying "check the
+            # directory" then would send the operator the wrong way.
+            if isinstance(exc, sqlite3.Error) and is_lock_error(exc):
+                raise self.unavailable(exc, binding) from exc
             raise BackendUnavailable(
                 f"cannot open SQLite database {target}: {exc}; check that the "
                 "directory exists and is writable",
                 driver="sqlite",
-                binding=self.binding,
+                binding=binding,
             ) from exc
         return conn
+
+    # ------------------------------------------------------ side-effect free
+
+    async def exists(self) -> bool:
+        """Whether the database file is on disk (False in memory), checked off
+        the loop and without creating anything."""
+        path = self.path
+        if path is None:
+            return False
+        return await asyncio.to_thread(path.is_file)
+
+    async def peek(
+        self, work: Callable[[sqlite3.Connection], T], *, binding: str | None = None
+    ) -> T:
+        """Run ``work`` on a throwaway read-only connection that creates
+        nothing: no folder, no database file, no ``-wal`` or ``-shm`` file.
+
+        For ``--dry-run``; the caller checks :meth:`exists` first. Runs on
+        this file's thread, so the loop never waits for the disk.
+        """
+        who = self.binding if binding is None else binding
+        self._check_not_closed(who)
+        if self.path is None:
+            raise ValueError("peek() needs a database file; memory has none")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self._peek, work, self.path, who
+        )
+
+    def _peek(
+        self, work: Callable[[sqlite3.Connection], T], path: Path, binding: str
+    ) -> T:
+        wal = path.with_name(path.name + "-wal")
+        # mode=ro alone still creates the -wal and -shm files of a WAL
+        # database and leaves them behind. Without a -wal file everything
+        # is in the main file, which immutable=1 reads creating nothing;
+        # with one, SQLite must read it, and it is already there.
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        uri = f"{path.resolve().as_uri()}?{flags}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_ms / 1000)
+        except sqlite3.Error as exc:
+            raise self.unavailable(exc, binding) from exc
+        try:
+            return work(conn)
+        except sqlite3.Error as exc:
+            raise self.unavailable(exc, binding) from exc
+        finally:
+            conn.close()
 
     # -------------------------------------------------------- inline reads
 
     async def read_inline(
-        self, work: Callable[[sqlite3.Connection], T]
+        self, work: Callable[[sqlite3.Connection], T], *, binding: str | None = None
     ) -> tuple[bool, T | None]:
         """Try ``work`` on the loop thread on a read-only connection.
 
@@ -154,24 +302,26 @@ class SQLiteFile:
         if self.path is None or self._closed:
             return False, None
         if self._reader is None:
-            await self.run(lambda _conn: self._open_reader())
+            who = self.binding if binding is None else binding
+            await self.run(lambda _conn: self._open_reader(who), binding=binding)
         reader = self._reader
         if reader is None or not self._reader_lock.acquire(blocking=False):
             return False, None
         try:
             return True, work(reader)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             # SQLITE_BUSY or a schema change racing the writer: the thread,
-            # which may wait, answers instead of blocking the loop.
+            # which may wait, answers instead of blocking the loop (and turns
+            # any lasting failure into a typed error).
             logger.debug("Inline read of %s fell back to the thread: %s", self, exc)
             return False, None
         finally:
             self._reader_lock.release()
 
-    def _open_reader(self) -> None:
+    def _open_reader(self, binding: str) -> None:
         if self._reader is not None:
             return
-        reader = self._open(readonly=True)
+        reader = self._open(readonly=True, binding=binding)
         # Never wait on the loop: a busy database is retried on the thread.
         reader.execute("PRAGMA busy_timeout = 0")
         self._reader = reader

@@ -30,16 +30,14 @@ of Edgebind's own lives in a D1 file.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import time
-from pathlib import Path
 
 from edgebind.d1 import D1Database, D1Meta, D1Result, SQLParam
 from edgebind.errors import QueryError
 from edgebind.resource import ProvisionOutcome, ProvisionStatus, ResourceSpec
-from edgebind_sqlite.connection import SQLiteFile
+from edgebind_sqlite.connection import SQLiteFile, is_backend_error
 
 __all__ = [
     "QUERY_PRAGMAS",
@@ -221,7 +219,9 @@ class SQLiteD1Database(D1Database):
         self._guard = guard
 
     async def _execute(self, sql: str, params: list[SQLParam]) -> D1Result:
-        return await self._file.run(lambda conn: self._run(conn, sql, params))
+        return await self._file.run(
+            lambda conn: self._run(conn, sql, params), binding=self.binding
+        )
 
     def _run(
         self, conn: sqlite3.Connection, sql: str, params: list[SQLParam]
@@ -236,6 +236,7 @@ class SQLiteD1Database(D1Database):
                 cursor = conn.execute(sql, params)
                 rows = cursor.fetchall()
             except (sqlite3.Error, sqlite3.Warning, OverflowError) as exc:
+                self._raise_if_backend(exc)
                 raise _query_error(exc, guard.denied) from exc
             columns = [column[0] for column in cursor.description or ()]
             _check_unique_columns(columns)
@@ -245,6 +246,7 @@ class SQLiteD1Database(D1Database):
             try:
                 _control(conn, guard, "COMMIT")
             except sqlite3.Error as exc:
+                self._raise_if_backend(exc)
                 raise _query_error(exc, None) from exc
         except BaseException:
             if conn.in_transaction:
@@ -266,17 +268,37 @@ class SQLiteD1Database(D1Database):
         )
         return D1Result(results=results, meta=meta)
 
+    def _raise_if_backend(self, exc: BaseException) -> None:
+        # A lock timeout, an I/O error or a full disk says nothing about the
+        # statement, which may well succeed when retried: a 503, not a 400.
+        if isinstance(exc, sqlite3.Error) and is_backend_error(exc):
+            raise self._file.unavailable(exc, self.binding) from exc
+
     async def _provision(self) -> ProvisionOutcome:
         # The database exists once its file does (or, in memory, once its
         # connection is open); opening it is what creates it.
         path = self._file.path
-        existed = self._file.is_open if path is None else await _exists(path)
-        await self._file.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        existed = self._file.is_open if path is None else await self._file.exists()
+        await self._file.run(
+            lambda conn: conn.execute("SELECT 1").fetchone(), binding=self.binding
+        )
         status = ProvisionStatus.REUSED if existed else ProvisionStatus.CREATED
         return ProvisionOutcome(status, _where(self._file))
 
+    async def _inspect(self) -> ProvisionOutcome:
+        # The same test as _provision, minus the opening that creates the
+        # file (and its folder).
+        path = self._file.path
+        existed = self._file.is_open if path is None else await self._file.exists()
+        if existed:
+            return ProvisionOutcome(ProvisionStatus.REUSED, _where(self._file))
+        target = "the database in memory" if path is None else str(path)
+        return ProvisionOutcome(ProvisionStatus.CREATED, f"would create {target}")
+
     async def _ping(self) -> None:
-        await self._file.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._file.run(
+            lambda conn: conn.execute("SELECT 1").fetchone(), binding=self.binding
+        )
 
 
 def _control(conn: sqlite3.Connection, guard: D1Guard, statement: str) -> None:
@@ -318,10 +340,6 @@ def _query_error(exc: BaseException, denied: str | None) -> QueryError:
             f"a parameter is too large for SQLite's 64-bit integers: {text}"
         )
     return QueryError(text)
-
-
-async def _exists(path: Path) -> bool:
-    return await asyncio.to_thread(path.exists)
 
 
 def _where(file: SQLiteFile) -> str:

@@ -6,6 +6,9 @@ URLs::
     sqlite:////absolute/dir    absolute
     sqlite://:memory:          nothing on disk; lives as long as the driver
 
+The one option, ``?busy_timeout_ms=N``, sets how long a statement waits for
+another process's write lock (default 5000).
+
 Layout inside the folder (created on first use)::
 
     kv.sqlite3                 every KV namespace, keyed by (namespace, key)
@@ -28,11 +31,12 @@ import os
 import re
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qsl
 
 from edgebind.drivers import Driver
 from edgebind.errors import InvalidArgument
 from edgebind.resource import Clock, Kind, ResourceSpec, system_clock
-from edgebind_sqlite.connection import SQLiteFile
+from edgebind_sqlite.connection import BUSY_TIMEOUT_MS, SQLiteFile
 from edgebind_sqlite.d1 import D1Guard, SQLiteD1Database, prepare_d1_connection
 from edgebind_sqlite.kv import KVStore, SQLiteKVNamespace, create_kv_schema
 from edgebind_sqlite.vectorize import SQLiteVectorIndex, VectorStore
@@ -49,6 +53,9 @@ _URL_HELP = (
     "write sqlite:///relative/dir (relative to the working directory), "
     "sqlite:////absolute/dir, or sqlite://:memory:"
 )
+_BUSY_OPTION = "busy_timeout_ms"
+#: SQLite keeps the busy timeout in a C int.
+_MAX_BUSY_TIMEOUT_MS = 2**31 - 1
 
 
 def parse_sqlite_url(url: str) -> Path | None:
@@ -56,13 +63,54 @@ def parse_sqlite_url(url: str) -> Path | None:
 
     Raises ValueError saying how to write the URL when it is malformed.
     """
+    return _parse_url(url)[0]
+
+
+def sqlite_busy_timeout_ms(url: str) -> int:
+    """The ``busy_timeout_ms`` option of a ``sqlite://`` URL, or the default."""
+    return _parse_url(url)[1]
+
+
+def _parse_options(url: str, query: str) -> int:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = [(query, "")]
+    busy = BUSY_TIMEOUT_MS
+    seen: set[str] = set()
+    for key, value in pairs:
+        if key != _BUSY_OPTION or key in seen:
+            what = "is given twice" if key in seen else "is not an option"
+            raise ValueError(
+                f"{url!r}: {key!r} {what}; the sqlite driver's only query "
+                f"string option is {_BUSY_OPTION}=<milliseconds>; {_URL_HELP}"
+            )
+        seen.add(key)
+        if not value.isascii() or not value.isdigit():
+            raise ValueError(
+                f"{url!r}: {_BUSY_OPTION} must be a whole number of "
+                f"milliseconds, 0 or more, not {value!r}"
+            )
+        busy = int(value)
+        if busy > _MAX_BUSY_TIMEOUT_MS:
+            raise ValueError(
+                f"{url!r}: {_BUSY_OPTION} may be at most {_MAX_BUSY_TIMEOUT_MS}"
+            )
+    return busy
+
+
+def _parse_url(url: str) -> tuple[Path | None, int]:
     if url[: len(_SCHEME)].lower() != _SCHEME:
         raise ValueError(f"{url!r} is not a sqlite:// URL; {_URL_HELP}")
     rest = url[len(_SCHEME) :]
-    if "?" in rest or "#" in rest:
-        raise ValueError(
-            f"{url!r}: the sqlite driver takes no query string or fragment; {_URL_HELP}"
-        )
+    if "#" in rest:
+        raise ValueError(f"{url!r}: the sqlite driver takes no fragment; {_URL_HELP}")
+    rest, _, query = rest.partition("?")
+    busy = _parse_options(url, query) if query else BUSY_TIMEOUT_MS
+    return _parse_location(url, rest), busy
+
+
+def _parse_location(url: str, rest: str) -> Path | None:
     if rest == MEMORY:
         return None
     if rest in ("", "/"):
@@ -97,7 +145,7 @@ class SQLiteDriver(Driver):
 
     def __init__(self, url: str, *, clock: Clock = system_clock) -> None:
         super().__init__(url, clock=clock)
-        directory = parse_sqlite_url(url)
+        directory, self.busy_timeout_ms = _parse_url(url)
         # Resolved once, so a later chdir does not move the data.
         self.directory: Path | None = (
             None if directory is None else Path(os.path.abspath(directory))
@@ -123,6 +171,7 @@ class SQLiteDriver(Driver):
                 synchronous="NORMAL",
                 setup=create_kv_schema,
                 binding=spec.binding,
+                busy_timeout_ms=self.busy_timeout_ms,
             )
             self._kv = KVStore(file, clock=self.clock)
         return SQLiteKVNamespace(spec, store=self._kv, clock=self.clock)
@@ -137,6 +186,7 @@ class SQLiteDriver(Driver):
                 setup=lambda conn: prepare_d1_connection(conn, guard),
                 statement_cache=False,
                 binding=spec.binding,
+                busy_timeout_ms=self.busy_timeout_ms,
             )
             self._d1[spec.name] = (file, guard)
         file, guard = self._d1[spec.name]
@@ -149,6 +199,7 @@ class SQLiteDriver(Driver):
                 label=f"vectorize-{spec.name}",
                 synchronous="NORMAL",
                 binding=spec.binding,
+                busy_timeout_ms=self.busy_timeout_ms,
             )
             self._vectorize[spec.name] = VectorStore(file, clock=self.clock)
         return SQLiteVectorIndex(spec, store=self._vectorize[spec.name])

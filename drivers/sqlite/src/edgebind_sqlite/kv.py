@@ -148,7 +148,9 @@ class SQLiteKVNamespace(KVNamespace):
             ).fetchone()
             return None if row is None else (row[0], row[1])
 
-        done, found = await self._store.file.read_inline(read_small)
+        done, found = await self._store.file.read_inline(
+            read_small, binding=self.binding
+        )
         if done:
             if found is None:
                 return None
@@ -164,7 +166,7 @@ class SQLiteKVNamespace(KVNamespace):
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._store.file.run(read_any)
+        return await self._store.file.run(read_any, binding=self.binding)
 
     async def _put(self, key: str, value: str, expires_at: float | None) -> None:
         self._store.ensure_cleanup()
@@ -182,7 +184,7 @@ class SQLiteKVNamespace(KVNamespace):
                 (self._namespace, raw_key, value, size, expires_at),
             )
 
-        await self._store.file.run(work)
+        await self._store.file.run(work, binding=self.binding)
 
     async def _delete(self, key: str) -> None:
         self._store.ensure_cleanup()
@@ -194,7 +196,7 @@ class SQLiteKVNamespace(KVNamespace):
                 (self._namespace, raw_key),
             )
 
-        await self._store.file.run(work)
+        await self._store.file.run(work, binding=self.binding)
 
     async def _list(self, prefix: str, limit: int, after: str | None) -> KVListPage:
         self._store.ensure_cleanup()
@@ -220,10 +222,12 @@ class SQLiteKVNamespace(KVNamespace):
         def work(conn: sqlite3.Connection) -> list[bytes]:
             return [row[0] for row in conn.execute(sql, params)]
 
-        raw_keys = await self._store.file.run(work)
+        raw_keys = await self._store.file.run(work, binding=self.binding)
         keys = [raw.decode("utf-8") for raw in raw_keys[:limit]]
         cursor = encode_cursor(keys[-1]) if len(raw_keys) > limit else None
         return KVListPage(keys=keys, cursor=cursor)
 
     async def _ping(self) -> None:
-        await self._store.file.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._store.file.run(
+            lambda conn: conn.execute("SELECT 1").fetchone(), binding=self.binding
+        )

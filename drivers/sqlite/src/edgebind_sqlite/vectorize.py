@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,7 @@ __all__ = ["SQLiteVectorIndex", "VectorStore", "filter_to_sql"]
 logger = logging.getLogger(__name__)
 
 Matrix = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -190,13 +191,25 @@ class VectorStore:
         self._checked: set[tuple[int, str]] = set()
         self._snapshot: _Snapshot | None = None
 
+    def checked(self, spec: ResourceSpec) -> bool:
+        """Whether this process already found the spec's settings stored."""
+        return _declared(spec) in self._checked
+
     # Everything below runs on the file's thread.
 
-    def ensure(self, conn: sqlite3.Connection, spec: ResourceSpec) -> ProvisionStatus:
-        """Create the index with the spec's settings, or check the stored ones."""
-        dimensions = spec.options["dimensions"]
-        metric = spec.options.get("metric", "cosine")
-        assert isinstance(dimensions, int) and isinstance(metric, str)
+    def ensure(
+        self,
+        conn: sqlite3.Connection,
+        spec: ResourceSpec,
+        *,
+        where: str | None = None,
+    ) -> ProvisionStatus:
+        """Create the index with the spec's settings, or check the stored ones.
+
+        ``where`` names the file in a mismatch's message; only ``provision``
+        passes it, as a request's message must not show server paths.
+        """
+        dimensions, metric = _declared(spec)
         if (dimensions, metric) in self._checked:
             return ProvisionStatus.REUSED
         conn.execute("BEGIN IMMEDIATE")
@@ -215,18 +228,12 @@ class VectorStore:
                 )
                 status = ProvisionStatus.CREATED
             elif (row[0], row[1]) != (dimensions, metric):
-                raise ProvisionError(
-                    f"Vectorize index {spec.name!r} already exists with "
-                    f"dimensions={row[0]} and metric={row[1]!r}, but the config "
-                    f"declares dimensions={dimensions} and metric={metric!r}; "
-                    "change the config back, or delete "
-                    f"{_where(self.file)} to start the index over"
-                )
+                raise ProvisionError(mismatch_message(spec, (row[0], row[1]), where))
             else:
                 status = ProvisionStatus.REUSED
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._checked.add((dimensions, metric))
         return status
@@ -287,6 +294,61 @@ def _where(file: SQLiteFile) -> str:
     return "the in-memory index" if file.path is None else str(file.path)
 
 
+def _declared(spec: ResourceSpec) -> tuple[int, str]:
+    dimensions = spec.options["dimensions"]
+    metric = spec.options.get("metric", "cosine")
+    assert isinstance(dimensions, int) and isinstance(metric, str)
+    return dimensions, metric
+
+
+def mismatch_message(
+    spec: ResourceSpec, stored: tuple[int, str], where: str | None
+) -> str:
+    """Why an index's stored settings cannot serve the declared ones.
+
+    ``provision`` and ``--dry-run`` name the file to delete (``where``); a
+    request, whose message reaches HTTP callers, points to ``edgebind
+    provision`` instead of showing a server path.
+    """
+    dimensions, metric = _declared(spec)
+    remedy = (
+        "run `edgebind provision` to see the mismatch and the file to delete "
+        "to start the index over"
+        if where is None
+        else f"delete {where} to start the index over"
+    )
+    return (
+        f"Vectorize index {spec.name!r} already exists with "
+        f"dimensions={stored[0]} and metric={stored[1]!r}, but the config "
+        f"declares dimensions={dimensions} and metric={metric!r}; fix the "
+        f"config to match, or {remedy}"
+    )
+
+
+def stored_settings(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """The dimensions and metric stored in an index file, None when none are.
+
+    Only reads, so it is safe on a read-only connection.
+    """
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_meta'"
+    ).fetchone()
+    if table is None:
+        return None
+    row = conn.execute(
+        "SELECT dimensions, metric FROM index_meta WHERE singleton = 1"
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # Only when a transaction is open: a ROLLBACK after a BEGIN IMMEDIATE
+    # that met a lock would raise "no transaction is active" and hide the
+    # lock error the caller needs to see.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -322,23 +384,57 @@ class SQLiteVectorIndex(VectorIndex):
         self._store = store
 
     async def _provision(self) -> ProvisionOutcome:
-        status = await self._store.file.run(
-            lambda conn: self._store.ensure(conn, self.spec)
+        where = _where(self._store.file)
+        status = await self._run(
+            lambda conn: self._store.ensure(conn, self.spec, where=where)
         )
-        return ProvisionOutcome(status, _where(self._store.file))
+        return ProvisionOutcome(status, where)
+
+    async def _inspect(self) -> ProvisionOutcome:
+        file = self._store.file
+        where = _where(file)
+        if self._store.checked(self.spec):
+            return ProvisionOutcome(ProvisionStatus.REUSED, where)
+        declared = f"dimensions={self.dimensions} and metric={self.metric!r}"
+        if file.path is None:
+            # Memory exists once the connection is open; reading it then
+            # creates nothing, and before that there is nothing to read.
+            if not file.is_open:
+                return ProvisionOutcome(
+                    ProvisionStatus.CREATED, f"would create {where} with {declared}"
+                )
+            stored = await self._run(stored_settings)
+        else:
+            if not await file.exists():
+                return ProvisionOutcome(
+                    ProvisionStatus.CREATED, f"would create {where} with {declared}"
+                )
+            stored = await file.peek(stored_settings, binding=self.binding)
+        if stored is None:
+            return ProvisionOutcome(
+                ProvisionStatus.CREATED,
+                f"would create the index in {where} with {declared}",
+            )
+        if stored != (self.dimensions, self.metric):
+            return ProvisionOutcome(
+                ProvisionStatus.MISMATCHED, mismatch_message(self.spec, stored, where)
+            )
+        return ProvisionOutcome(ProvisionStatus.REUSED, where)
 
     async def _ping(self) -> None:
-        await self._store.file.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # The file's binding is the first resource's; errors name this one.
+        return await self._store.file.run(work, binding=self.binding)
 
     # ---------------------------------------------------------------- writes
 
     async def _upsert(self, vectors: list[Vector]) -> MutationResult:
-        return await self._store.file.run(
-            lambda conn: self._write(conn, vectors, False)
-        )
+        return await self._run(lambda conn: self._write(conn, vectors, False))
 
     async def _insert(self, vectors: list[Vector]) -> MutationResult:
-        return await self._store.file.run(lambda conn: self._write(conn, vectors, True))
+        return await self._run(lambda conn: self._write(conn, vectors, True))
 
     def _write(
         self, conn: sqlite3.Connection, vectors: list[Vector], only_new: bool
@@ -368,7 +464,7 @@ class SQLiteVectorIndex(VectorIndex):
             mutation_id = self._store.bump(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         return MutationResult(count=len(vectors), mutation_id=mutation_id)
 
@@ -397,11 +493,11 @@ class SQLiteVectorIndex(VectorIndex):
                 mutation_id = self._store.bump(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             return MutationResult(count=deleted, mutation_id=mutation_id)
 
-        return await self._store.file.run(work)
+        return await self._run(work)
 
     # ----------------------------------------------------------------- reads
 
@@ -426,7 +522,7 @@ class SQLiteVectorIndex(VectorIndex):
                     )
             return found
 
-        return await self._store.file.run(work)
+        return await self._run(work)
 
     async def _describe(self) -> IndexInfo:
         def work(conn: sqlite3.Connection) -> IndexInfo:
@@ -449,14 +545,12 @@ class SQLiteVectorIndex(VectorIndex):
                 ),
             )
 
-        return await self._store.file.run(work)
+        return await self._run(work)
 
     async def _query(
         self, values: tuple[float, ...], options: QueryOptions
     ) -> list[VectorMatch]:
-        return await self._store.file.run(
-            lambda conn: self._search(conn, values, options)
-        )
+        return await self._run(lambda conn: self._search(conn, values, options))
 
     def _search(
         self,
