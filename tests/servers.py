@@ -1,19 +1,25 @@
-"""A private redis-server process, for tests that stop, restart or
-reconfigure Redis (restarts, command statistics) without disturbing the
-shared server; and a free loopback port to put a server on."""
+"""Servers for tests: a free loopback port, the Edgebind app under a real
+uvicorn in a thread, and a private redis-server process for tests that stop,
+restart or reconfigure Redis without disturbing the shared server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
+import uvicorn
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from edgebind.runtime import Runtime
+from edgebind_server.app import create_app
 from tests.backends import unavailable
 
 logger = logging.getLogger(__name__)
@@ -28,6 +34,45 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+#: How long uvicorn may take to start serving in its thread.
+_UVICORN_DEADLINE_SECONDS = 20.0
+
+
+@contextlib.contextmanager
+def serve_in_thread(runtime: Runtime, *, http: str = "auto") -> Iterator[str]:
+    """Serve ``runtime`` over real HTTP on a free port; yields the base URL.
+
+    The app's lifespan closes the runtime when the server stops.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(runtime),
+        lifespan="on",
+        log_level="warning",
+        loop="asyncio",
+        http=http,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    try:
+        # Polling for readiness, not timing the code under test.
+        deadline = time.monotonic() + _UVICORN_DEADLINE_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=_UVICORN_DEADLINE_SECONDS)
+        sock.close()
 
 
 class PrivateRedis:

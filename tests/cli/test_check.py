@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from edgebind_server.cli import app
 from tests.cli.conftest import run_cli, sqlite_environments, write_config
-from tests.client.live_server import unused_port
+from tests.servers import free_port
 
 BAD_CONFIGS = {
     "unknown driver scheme": (
@@ -157,7 +157,7 @@ def test_good_config_passes(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_unreachable_backend_exits_1(runner: CliRunner, tmp_path: Path) -> None:
     pytest.importorskip("edgebind_redis", reason="the redis driver is not installed")
-    down = f"redis://127.0.0.1:{unused_port()}/0"
+    down = f"redis://127.0.0.1:{free_port()}/0"
     path = write_config(
         tmp_path,
         f"""

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from edgebind_server.cli import app
 from tests.cli.conftest import run_cli, sqlite_environments, write_config
 from tests.cli.running import running, wait_until_healthy
-from tests.client.live_server import unused_port
+from tests.servers import free_port
 
 
 def run_curl_line(line: str) -> tuple[int, str]:
@@ -46,7 +46,7 @@ def run_curl_line(line: str) -> tuple[int, str]:
 
 
 def test_dev_in_empty_folder_prints_url_key_and_working_curl(tmp_path: Path) -> None:
-    port = unused_port()
+    port = free_port()
 
     with running(["dev", "--port", str(port)], cwd=tmp_path) as dev:
         url_line = dev.wait_for_line("Edgebind dev server:")
@@ -72,7 +72,7 @@ def test_dev_in_empty_folder_prints_url_key_and_working_curl(tmp_path: Path) -> 
 
 
 def test_dev_restart_keeps_key_and_data(tmp_path: Path) -> None:
-    port = unused_port()
+    port = free_port()
     first_key = ""
     for run in range(2):
         with running(["dev", "--port", str(port)], cwd=tmp_path) as dev:
@@ -102,7 +102,7 @@ def test_dev_uses_the_folder_config_and_its_keys(tmp_path: Path) -> None:
         {sqlite_environments(tmp_path / "data")}
         """,
     )
-    port = unused_port()
+    port = free_port()
 
     with running(["dev", "--port", str(port)], cwd=tmp_path, OPS_KEY="s3cret") as dev:
         dev.wait_for_line("Edgebind dev server:")

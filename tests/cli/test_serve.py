@@ -12,7 +12,7 @@ import typer
 from edgebind_server.cli import _uvicorn_exit
 from tests.cli.conftest import run_cli, sqlite_environments, write_config
 from tests.cli.running import running, wait_until_healthy
-from tests.client.live_server import unused_port
+from tests.servers import free_port
 
 KEY = "serve-test-root-key"
 
@@ -32,7 +32,7 @@ def _config(folder: Path) -> Path:
 
 def test_serve_with_provision(tmp_path: Path) -> None:
     path = _config(tmp_path)
-    port = unused_port()
+    port = free_port()
     args = ["serve", "--config", str(path), "--port", str(port), "--provision"]
 
     with running(args, cwd=tmp_path, ROOT_KEY=KEY) as server:
@@ -52,7 +52,7 @@ def test_serve_with_provision(tmp_path: Path) -> None:
 
 def test_serve_with_workers_shares_state(tmp_path: Path) -> None:
     path = _config(tmp_path)
-    port = unused_port()
+    port = free_port()
     args = ["serve", "--config", str(path), "--port", str(port), "--workers", "2"]
 
     with running(args, cwd=tmp_path, ROOT_KEY=KEY) as server:
@@ -77,7 +77,7 @@ def test_serve_with_workers_shares_state(tmp_path: Path) -> None:
 
 
 def test_serve_without_config_exits_2(tmp_path: Path) -> None:
-    result = run_cli(["serve", "--port", str(unused_port())], cwd=tmp_path)
+    result = run_cli(["serve", "--port", str(free_port())], cwd=tmp_path)
     assert result.returncode == 2
     assert "edgebind init" in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,7 +11,8 @@ import pytest
 from edgebind.client import AdminClient, AsyncAdminClient
 from edgebind.runtime import Runtime
 from edgebind_server.app import create_app
-from tests.client.live_server import ROOT_KEY, make_config, serve_in_thread
+from tests.client.live_server import ROOT_KEY, make_config
+from tests.servers import serve_in_thread
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 
 from edgebind.client import AsyncAdminClient, EdgebindAPIError
 from edgebind.runtime import Runtime
-from tests.client.live_server import ROOT_KEY, make_config, serve_in_thread
+from tests.client.live_server import ROOT_KEY, make_config
+from tests.servers import serve_in_thread
 
 
 async def test_kv_round_trip(async_admin: AsyncAdminClient) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from edgebind import Vector
 from edgebind.client import AdminClient, EdgebindAPIError
-from tests.client.live_server import unused_port
+from tests.servers import free_port
 
 VECTORS = [
     {"id": "a", "values": [1.0, 0.0, 0.0], "metadata": {"kind": "fruit", "n": 1}},
@@ -154,7 +154,7 @@ def test_wrong_key_is_401(server_url: str) -> None:
 
 
 def test_unreachable_server_is_status_0() -> None:
-    url = f"http://127.0.0.1:{unused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with (
         AdminClient(url, "k", timeout=5) as client,
         pytest.raises(EdgebindAPIError) as unreachable,

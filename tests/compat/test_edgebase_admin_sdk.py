@@ -12,7 +12,8 @@ from edgebase_admin import AdminClient
 from edgebase_core.errors import EdgeBaseError
 
 from edgebind.runtime import Runtime
-from tests.client.live_server import ROOT_KEY, make_config, serve_in_thread
+from tests.client.live_server import ROOT_KEY, make_config
+from tests.servers import serve_in_thread
 
 DOCS = [
     {"id": "a", "values": [1.0, 0.0, 0.0], "metadata": {"topic": "kv", "rank": 1}},

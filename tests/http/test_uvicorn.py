@@ -5,60 +5,23 @@ unchanged, and the lifespan closing the runtime."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-import uvicorn
 from edgebase_admin import AdminClient
 from edgebase_core.errors import EdgeBaseError
 
 from edgebind.errors import ResourceClosed
 from edgebind.runtime import Runtime
-from edgebind_server.app import create_app
 from tests.http.conftest import ROOT, ROOT_KEY
-
-STARTUP_DEADLINE_SECONDS = 20.0
-
-
-@contextlib.contextmanager
-def uvicorn_server(runtime: Runtime) -> Iterator[str]:
-    """Serve ``runtime`` on a free port in a thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(runtime),
-        lifespan="on",
-        log_level="warning",
-        loop="asyncio",
-        http="httptools",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        # Polling for readiness; nothing under test is timed.
-        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_DEADLINE_SECONDS)
-        sock.close()
+from tests.servers import serve_in_thread
 
 
 @pytest.fixture
 def served(make_runtime: Callable[..., Runtime]) -> Iterator[tuple[str, Runtime]]:
     runtime = make_runtime(max_body_bytes=4096)
-    with uvicorn_server(runtime) as url:
+    with serve_in_thread(runtime, http="httptools") as url:
         yield url, runtime
 
 
@@ -159,7 +122,7 @@ def test_lifespan_shutdown_closes_the_runtime(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     runtime = make_runtime()
-    with uvicorn_server(runtime) as url:
+    with serve_in_thread(runtime, http="httptools") as url:
         assert httpx.get(f"{url}/api/health").status_code == 200
 
     with pytest.raises(ResourceClosed):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 import pytest
 
@@ -16,23 +15,18 @@ from tests.drivers.postgres.pg_helpers import (
     unique,
     with_query,
 )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port
 
 
 async def test_opening_does_no_io() -> None:
-    driver = PostgresDriver(f"postgresql://nobody@127.0.0.1:{closed_port()}/app")
+    driver = PostgresDriver(f"postgresql://nobody@127.0.0.1:{free_port()}/app")
     driver.open_kv(ResourceSpec("kv", "cache", "CACHE_KV"))
     driver.open_d1(ResourceSpec("d1", "main", "MAIN_DB"))
     await driver.aclose()
 
 
 async def test_closed_port_is_backend_unavailable() -> None:
-    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/app?connect_timeout=2"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/app?connect_timeout=2"
     driver = PostgresDriver(url)
     kv = driver.open_kv(ResourceSpec("kv", "cache", "CACHE_KV"))
     db = driver.open_d1(ResourceSpec("d1", "main", "MAIN_DB"))
@@ -58,7 +52,7 @@ class Proxy:
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
-        self.port = closed_port()
+        self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._relays: set[asyncio.Task[object]] = set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -17,13 +16,7 @@ from edgebind_qdrant import QdrantDriver
 from edgebind_qdrant.driver import DEFAULT_PORT, parse_qdrant_url
 from edgebind_qdrant.vectorize import QdrantVectorIndex
 from tests.drivers.qdrant.conftest import MakeIndex, index_spec, local_url
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
+from tests.servers import free_port
 
 # ------------------------------------------------------------------ URLs
 
@@ -104,7 +97,7 @@ def test_driver_is_registered_through_its_entry_point() -> None:
 
 
 async def test_opening_an_index_does_no_io() -> None:
-    driver = QdrantDriver(f"qdrant://127.0.0.1:{closed_port()}")
+    driver = QdrantDriver(f"qdrant://127.0.0.1:{free_port()}")
 
     index = driver.open_vectorize(index_spec())
 
@@ -113,7 +106,7 @@ async def test_opening_an_index_does_no_io() -> None:
 
 
 async def test_unreachable_server_is_backend_unavailable() -> None:
-    driver = QdrantDriver(f"qdrant://127.0.0.1:{closed_port()}?timeout=2")
+    driver = QdrantDriver(f"qdrant://127.0.0.1:{free_port()}?timeout=2")
     index = driver.open_vectorize(index_spec())
 
     try:
@@ -136,7 +129,7 @@ async def test_named_api_key_variable_must_be_set(
 ) -> None:
     monkeypatch.delenv("EDGEBIND_TEST_UNSET_KEY", raising=False)
     driver = QdrantDriver(
-        f"qdrant://127.0.0.1:{closed_port()}?api_key_env=EDGEBIND_TEST_UNSET_KEY"
+        f"qdrant://127.0.0.1:{free_port()}?api_key_env=EDGEBIND_TEST_UNSET_KEY"
     )
     index = driver.open_vectorize(index_spec())
 
