@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from edgebind.errors import ResourceClosed
 from edgebind.runtime import Runtime
@@ -196,3 +197,12 @@ async def test_client_that_disconnects_before_its_body_gets_no_answer(
     finally:
         await runtime.aclose()
     assert channel.sent == []
+
+
+async def test_openapi_document_passes_the_openapi_validator(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    # Raises with the offending path when the document breaks the 3.1 schema.
+    validate(document)
