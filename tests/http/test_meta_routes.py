@@ -7,13 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from edgebind.errors import ResourceClosed
 from edgebind.runtime import Runtime
 from edgebind_server import schemas
 from edgebind_server.app import create_app
-from tests.http.conftest import ROOT_KEY, registry_with_failing_driver, serve
+from tests.http.conftest import ROOT, ROOT_KEY, registry_with_failing_driver, serve
 
 
 async def test_health_lists_every_binding_and_is_200_when_all_are_up(
@@ -206,3 +207,51 @@ async def test_openapi_document_passes_the_openapi_validator(
 
     # Raises with the offending path when the document breaks the 3.1 schema.
     validate(document)
+
+
+@pytest.mark.parametrize(
+    ("path", "bodies"),
+    [
+        (
+            "/api/kv/cache",
+            [
+                {"action": "set", "key": "k", "value": "v"},
+                {"action": "get", "key": "k"},
+                {"action": "list"},
+                {"action": "delete", "key": "k"},
+            ],
+        ),
+        ("/api/d1/main", [{"query": "SELECT 1 AS one"}]),
+        (
+            "/api/vectorize/embeddings",
+            [
+                {"action": "upsert", "vectors": [{"id": "a", "values": [1, 0, 0]}]},
+                {"action": "search", "vector": [1, 0, 0], "returnMetadata": "all"},
+                {"action": "getByIds", "ids": ["a"]},
+                {"action": "describe"},
+                {"action": "delete", "ids": ["a"]},
+            ],
+        ),
+    ],
+)
+async def test_every_answer_matches_its_documented_schema(
+    client: httpx.AsyncClient, path: str, bodies: list[dict[str, Any]]
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"][path.rsplit("/", 1)[0] + "/" + _PARAM[path]]
+    documented = operation["post"]["responses"]["200"]["content"]["application/json"]
+    # Refs point into the document's components; validate with them in scope.
+    schema = {**documented["schema"], "components": document["components"]}
+    validator = Draft202012Validator(schema)
+
+    for body in bodies:
+        response = await client.post(path, json=body, headers=ROOT)
+        assert response.status_code == 200, response.text
+        validator.validate(response.json())
+
+
+_PARAM = {
+    "/api/kv/cache": "{namespace}",
+    "/api/d1/main": "{database}",
+    "/api/vectorize/embeddings": "{index}",
+}

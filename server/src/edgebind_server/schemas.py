@@ -55,7 +55,16 @@ __all__ = [
 
 # ------------------------------------------------------------------ requests
 
-KVKey = Annotated[str, Meta(description="1-512 bytes of UTF-8")]
+# "Not empty" is published in the schema but checked by core, whose messages
+# say how to fix the request ("key must not be empty"); the byte limits (512
+# bytes of UTF-8 for a key) are core's too, since JSON Schema counts
+# characters, not bytes.
+NOT_EMPTY = {"minLength": 1}
+NOT_EMPTY_LIST = {"minItems": 1}
+
+KVKey = Annotated[
+    str, Meta(extra_json_schema=NOT_EMPTY, description="1-512 bytes of UTF-8")
+]
 
 
 class KVGet(
@@ -124,7 +133,9 @@ class D1Query(Struct, frozen=True, forbid_unknown_fields=True):
 
     permission: ClassVar[str] = "exec"
 
-    query: Annotated[str, Meta(description="one SQL statement")]
+    query: Annotated[
+        str, Meta(extra_json_schema=NOT_EMPTY, description="one SQL statement")
+    ]
     params: list[SQLParam] | None = None
 
 
@@ -156,7 +167,7 @@ class VectorizeUpsert(
 
     permission: ClassVar[str] = "write"
 
-    vectors: list[VectorBody]
+    vectors: Annotated[list[VectorBody], Meta(extra_json_schema=NOT_EMPTY_LIST)]
     namespace: Namespace | None = None
 
 
@@ -173,7 +184,7 @@ class VectorizeInsert(
 
     permission: ClassVar[str] = "write"
 
-    vectors: list[VectorBody]
+    vectors: Annotated[list[VectorBody], Meta(extra_json_schema=NOT_EMPTY_LIST)]
     namespace: Namespace | None = None
 
 
@@ -243,7 +254,7 @@ class VectorizeGetByIds(
 
     permission: ClassVar[str] = "query"
 
-    ids: list[VectorId]
+    ids: Annotated[list[VectorId], Meta(extra_json_schema=NOT_EMPTY_LIST)]
 
 
 class VectorizeDelete(
@@ -258,7 +269,7 @@ class VectorizeDelete(
 
     permission: ClassVar[str] = "write"
 
-    ids: list[VectorId]
+    ids: Annotated[list[VectorId], Meta(extra_json_schema=NOT_EMPTY_LIST)]
 
 
 class VectorizeDescribe(
