@@ -238,6 +238,17 @@ def test_ring_from_env_secrets() -> None:
     assert keyring.authenticate(ROOT_SECRET, client_ip=None).tier == "root"
 
 
+def test_env_secret_with_a_trailing_newline_still_matches() -> None:
+    # `echo key > file` and many env-file loaders leave a newline behind; a
+    # header value can never carry it, so the ring must not keep it either.
+    config = make_config(root(ref="FROM_FILE"))
+    keyring = KeyRing.from_config(
+        config, "dev", environ={"FROM_FILE": f"{ROOT_SECRET}\n"}
+    )
+
+    assert keyring.authenticate(ROOT_SECRET, client_ip=None).kid == "root"
+
+
 def test_empty_ring() -> None:
     keyring = ring()
 

@@ -215,11 +215,13 @@ def test_unknown_scheme_names_binding_and_installed_schemes(
 
 
 def test_url_without_scheme(registry: DriverRegistry) -> None:
+    typo = "app:s3cret@db.internal/app"  # "postgresql://" forgotten
     with pytest.raises(ConfigError) as caught:
-        runtime_of(make_config(default="dict://x/", CACHE_KV="just-a-path"), registry)
+        runtime_of(make_config(default="dict://x/", CACHE_KV=typo), registry)
 
     assert caught.value.field == "environments.dev.CACHE_KV"
     assert "scheme://" in caught.value.detail
+    assert "s3cret" not in str(caught.value)
 
 
 def test_scheme_from_process_variable_names_the_binding(
@@ -466,3 +468,22 @@ async def test_mismatch_is_reported_and_the_rest_still_provisioned(
         ProvisionStatus.MISMATCHED, "exists with 8 shards; the config declares 4"
     )
     assert by_binding["TABLE_KV"].status is ProvisionStatus.CREATED
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("postgresql://app:pw@h/db", "postgresql://app:***@h/db"),
+        (
+            "postgresql://app@h/db?password=pw&sslmode=require",
+            "postgresql://app@h/db?password=***&sslmode=require",
+        ),
+        (
+            "qdrant+https://h?api_key=k&api_key_env=QDRANT_KEY",
+            "qdrant+https://h?api_key=***&api_key_env=QDRANT_KEY",
+        ),
+    ],
+)
+def test_redacted_urls_hide_every_password(url: str, shown: str) -> None:
+    assert Driver.redacted(url) == shown

@@ -104,6 +104,17 @@ async def test_number_too_large_for_a_float_is_400(client: httpx.AsyncClient) ->
     assert_error(response, 400, "`$.vector[0]`")
 
 
+def _upsert(values: list[float], **extra: object) -> dict[str, object]:
+    return {"action": "upsert", "vectors": [{"id": "a", "values": values, **extra}]}
+
+
+def _nested(depth: int) -> dict[str, object]:
+    tree: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        tree = {"n": tree}
+    return tree
+
+
 @pytest.mark.parametrize(
     ("path", "body", "fragment"),
     [
@@ -134,6 +145,22 @@ async def test_number_too_large_for_a_float_is_400(client: httpx.AsyncClient) ->
             {"action": "search", "vector": [1, 0, 0], "filter": {"n": {"$in": []}}},
             "non-empty list",
         ),
+        # One second past 100 years: refused, never an overflow in a backend.
+        (
+            KV,
+            {"action": "set", "key": "k", "value": "v", "ttl": 3_153_600_001},
+            "at most 3153600000 seconds",
+        ),
+        # Finite as doubles, but not as the 32-bit floats an index stores.
+        (VEC, _upsert([1e39, 1, 1]), "beyond the range of 32-bit floats"),
+        (VEC, _upsert([1e-46, 0, 0]), "all zeros (as 32-bit floats)"),
+        (VEC, _upsert([1, 0, 0], metadata={"n": 2**70}), "beyond 64 bits"),
+        (
+            VEC,
+            {"action": "search", "vector": [1, 0, 0], "filter": {"n": {"$gt": 2**70}}},
+            "beyond 64 bits",
+        ),
+        (VEC, _upsert([1, 0, 0], metadata=_nested(40)), "deeper than 32 levels"),
     ],
 )
 async def test_arguments_the_resource_refuses_are_400(
@@ -166,3 +193,15 @@ async def test_unknown_field_is_400_naming_it(
     # otherwise store a value that never expires.
     response = await client.post(path, json=body, headers=ROOT)
     assert_error(response, 400, "unknown field", field)
+
+
+async def test_body_nested_past_the_parsers_depth_is_400(
+    client: httpx.AsyncClient,
+) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    raw = b'{"action": "upsert", "vectors": [{"id": "a", "values": [1, 0, 0], '
+    raw += b'"metadata": {"x": ' + deep + b"}}]}"
+
+    response = await client.post(VEC, content=raw, headers=ROOT)
+
+    assert_error(response, 400, "nests arrays or objects too deeply")

@@ -362,3 +362,45 @@ async def test_empty_bearer_token_is_401(client: httpx.AsyncClient) -> None:
         "/api/kv/public", json=GET, headers={"Authorization": "Bearer"}
     )
     assert_error(response, 401, "empty bearer token")
+
+
+async def test_repeated_forwarded_for_headers_count_as_one_list(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    # A proxy that adds its own header line instead of appending: the last
+    # hop is still the proxy's, whatever the client put in its own line.
+    runtime = make_runtime(trust_proxy=True)
+    async with serve(runtime, client_ip="192.168.1.9") as http:
+        spoofed = await http.post(
+            "/api/kv/cache",
+            json=GET,
+            headers=[
+                ("X-EdgeBase-Service-Key", OFFICE_KEY),
+                ("X-Forwarded-For", "10.1.2.3"),
+                ("X-Forwarded-For", "172.16.0.1"),
+            ],
+        )
+        assert_error(spoofed, 401, "172.16.0.1")
+
+        inside = await http.post(
+            "/api/kv/cache",
+            json=GET,
+            headers=[
+                ("X-EdgeBase-Service-Key", OFFICE_KEY),
+                ("X-Forwarded-For", "172.16.0.1"),
+                ("X-Forwarded-For", "10.1.2.3"),
+            ],
+        )
+        assert inside.status_code == 200, inside.text
+
+
+async def test_service_key_sent_twice_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/kv/cache",
+        json=GET,
+        headers=[
+            ("X-EdgeBase-Service-Key", "not-a-key"),
+            ("X-EdgeBase-Service-Key", ROOT_KEY),
+        ],
+    )
+    assert_error(response, 401, "more than once")

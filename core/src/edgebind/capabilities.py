@@ -12,6 +12,7 @@ from dataclasses import dataclass
 __all__ = [
     "MAX_KV_KEY_BYTES",
     "MAX_KV_LIST_LIMIT",
+    "MAX_KV_TTL_SECONDS",
     "MAX_KV_VALUE_BYTES",
     "MAX_VECTOR_DIMENSIONS",
     "MAX_VECTOR_TOP_K",
@@ -23,6 +24,9 @@ __all__ = [
 MAX_KV_KEY_BYTES = 512
 MAX_KV_VALUE_BYTES = 25 * 1024 * 1024
 MAX_KV_LIST_LIMIT = 1000
+#: 100 years: long enough for any real expiry, short enough for every
+#: backend's own expiry arithmetic (Redis counts milliseconds in 64 bits).
+MAX_KV_TTL_SECONDS = 100 * 365 * 24 * 3600
 MAX_VECTOR_TOP_K = 100
 MAX_VECTOR_DIMENSIONS = 1536 * 4
 MAX_VECTOR_ID_BYTES = 64

@@ -23,8 +23,9 @@ server shares one connection pool.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from edgebind.capabilities import D1Capabilities, KVCapabilities, VectorizeCapabilities
 from edgebind.d1 import D1Database
@@ -34,6 +35,11 @@ from edgebind.resource import Clock, Kind, ResourceSpec, system_clock
 from edgebind.vectorize import VectorIndex
 
 __all__ = ["Driver"]
+
+#: Query parameter names whose values are never shown (``?password=``,
+#: ``?api_key=``, ``?sslpassword=``, ``?token=``; not ``?api_key_env=``,
+#: which names a variable rather than holding a secret).
+_SECRET_PARAM = re.compile(r"(password|secret|token|api_?key)$", re.IGNORECASE)
 
 
 class Driver:
@@ -87,9 +93,16 @@ class Driver:
 
     @staticmethod
     def redacted(url: str) -> str:
-        """``url`` with any password replaced, for logs and messages."""
+        """``url`` with any password replaced, for logs and messages: the
+        one in the authority and any secret-looking query parameter."""
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        if parts.password is not None:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            parts = parts._replace(netloc=netloc)
+        if parts.query:
+            query = [
+                (name, "***" if _SECRET_PARAM.search(name) else value)
+                for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            ]
+            parts = parts._replace(query=urlencode(query, safe="*"))
+        return parts.geturl()

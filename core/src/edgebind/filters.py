@@ -133,7 +133,16 @@ def _condition(
 
 
 def _scalar(field_name: str, op: str, value: Any) -> FilterScalar:
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        # Metadata integers are limited to 64 bits; a wider operand could
+        # only be compared inexactly.
+        if not -(2**63) <= value <= 2**63 - 1:
+            raise InvalidArgument(
+                f"filter {field_name!r} {op} compares with {value}, an integer "
+                "beyond 64 bits"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

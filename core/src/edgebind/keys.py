@@ -420,7 +420,7 @@ def _secret_digest(
         return bytes.fromhex(key.secret_sha256)
 
     if key.secret is not None:
-        secret = key.secret.get_secret_value()
+        secret = key.secret.get_secret_value().strip()
         field = f"{path}.secret"
     else:
         ref = key.secret_ref
@@ -428,7 +428,9 @@ def _secret_digest(
             raise ConfigError(
                 f"service key {key.kid!r} has no secret", source=source, field=path
             )
-        secret = environ.get(ref, "")
+        # An HTTP header cannot carry surrounding whitespace, so a trailing
+        # newline from an env file would make the key impossible to present.
+        secret = environ.get(ref, "").strip()
         field = f"{path}.secret_ref"
         if not secret:
             raise ConfigError(

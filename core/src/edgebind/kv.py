@@ -13,7 +13,7 @@ from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from edgebind.capabilities import KVCapabilities
+from edgebind.capabilities import MAX_KV_TTL_SECONDS, KVCapabilities
 from edgebind.errors import InvalidArgument
 from edgebind.resource import Clock, Resource, ResourceSpec, system_clock
 
@@ -177,6 +177,11 @@ class KVNamespace(Resource):
             raise InvalidArgument(
                 f"ttl must be at least {minimum} seconds on driver "
                 f"{self.driver_name}, got {ttl}"
+            )
+        if ttl > MAX_KV_TTL_SECONDS:
+            raise InvalidArgument(
+                f"ttl must be at most {MAX_KV_TTL_SECONDS} seconds (100 years), "
+                f"got {ttl}; omit ttl for a key that never expires"
             )
 
 

@@ -124,8 +124,9 @@ class DriverRegistry:
         self.load_entry_points()
         scheme, sep, _ = url.partition("://")
         if not sep or not scheme:
+            # The value is not echoed: a mistyped URL may still hold a password.
             raise ConfigError(
-                f"{url!r} is not a binding URL; write it as scheme://..., "
+                "the binding URL has no scheme; write it as scheme://..., "
                 f"with one of the installed schemes: {self._scheme_list()}"
             )
         driver = self._by_scheme.get(scheme.lower())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from abc import abstractmethod
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,10 @@ Metric = Literal["cosine", "euclidean", "dot-product"]
 METRICS: tuple[Metric, ...] = ("cosine", "euclidean", "dot-product")
 ReturnMetadata = Literal["all", "indexed", "none"]
 MAX_METADATA_BYTES = 10 * 1024
+MAX_METADATA_DEPTH = 32
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38
 MAX_NAMESPACE_BYTES = 64
 MAX_BATCH = 5000
 
@@ -274,14 +279,26 @@ class VectorIndex(Resource):
         for value in values:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidArgument(f"{where} must contain only numbers")
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
             if not math.isfinite(number):
                 raise InvalidArgument(f"{where} contains a value that is not finite")
             out.append(number)
-        if self.metric == "cosine" and not any(out):
+
+        # Indexes keep 32-bit floats: a double beyond their range would be
+        # stored as infinity, and one too small would round to zero.
+        stored = array("f", out)
+        if not all(map(math.isfinite, stored)):
             raise InvalidArgument(
-                f"{where} is all zeros; cosine similarity is undefined for a "
-                "zero vector"
+                f"{where} has a value beyond the range of 32-bit floats "
+                f"(about ±{FLOAT32_MAX:.4g}); scale the vector down"
+            )
+        if self.metric == "cosine" and not any(stored):
+            raise InvalidArgument(
+                f"{where} is all zeros (as 32-bit floats); cosine similarity "
+                "is undefined for a zero vector"
             )
         return tuple(out)
 
@@ -304,6 +321,7 @@ def _check_metadata(metadata: Any, where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(metadata, Mapping):
         raise InvalidArgument(f"{where}.metadata must be an object")
+    _check_json_tree(metadata, f"{where}.metadata")
     try:
         encoded = json.dumps(metadata, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -317,6 +335,33 @@ def _check_metadata(metadata: Any, where: str) -> dict[str, Any] | None:
             f"{MAX_METADATA_BYTES} bytes"
         )
     return dict(metadata)
+
+
+def _check_json_tree(root: Mapping[str, Any], where: str) -> None:
+    """Refuse metadata nested deeper than MAX_METADATA_DEPTH, or holding
+    integers beyond 64 bits, which no backend can store or compare exactly.
+
+    Walks with an explicit stack, so a hostile depth cannot exhaust Python's.
+    """
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if depth > MAX_METADATA_DEPTH:
+                raise InvalidArgument(
+                    f"{where} nests deeper than {MAX_METADATA_DEPTH} levels"
+                )
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((child, depth + 1) for child in children)
+        elif (
+            isinstance(node, int)
+            and not isinstance(node, bool)
+            and not INT64_MIN <= node <= INT64_MAX
+        ):
+            raise InvalidArgument(
+                f"{where} holds the integer {node}, beyond 64 bits; store "
+                "it as a string"
+            )
 
 
 def _check_namespace(namespace: Any, where: str) -> str | None:

@@ -136,6 +136,7 @@ class _Headers:
     authorization: str | None = None
     content_length: bytes | None = None
     forwarded_for: str | None = None
+    repeated_service_key: bool = False
 
 
 class _ClientGone(Exception):
@@ -307,6 +308,11 @@ class EdgebindApp:
             if token is not None:
                 auth = await self._verifier.verify(token)
         else:
+            if headers.repeated_service_key:
+                raise Unauthorized(
+                    "the X-EdgeBase-Service-Key header is sent more than once; "
+                    "send exactly one service key"
+                )
             if not headers.service_key:
                 raise Unauthorized(
                     "the X-EdgeBase-Service-Key header is empty; send a service "
@@ -578,13 +584,20 @@ def _read_headers(raw: list[tuple[bytes, bytes]]) -> _Headers:
     for name, value in raw:
         # ASGI servers lower-case header names.
         if name == SERVICE_KEY_HEADER:
+            if headers.service_key is not None:
+                headers.repeated_service_key = True
             headers.service_key = value.decode("latin-1").strip()
         elif name == b"authorization":
             headers.authorization = value.decode("latin-1")
         elif name == b"content-length":
             headers.content_length = value
-        elif name == b"x-forwarded-for" and headers.forwarded_for is None:
-            headers.forwarded_for = value.decode("latin-1")
+        elif name == b"x-forwarded-for":
+            # Repeated headers mean one comma-joined list (RFC 9110); some
+            # proxies add a line of their own instead of appending.
+            hops = value.decode("latin-1")
+            if headers.forwarded_for is not None:
+                hops = f"{headers.forwarded_for},{hops}"
+            headers.forwarded_for = hops
     return headers
 
 
@@ -669,6 +682,11 @@ async def _read_body(
 def _decode_request(kind: Kind, body: bytes) -> Any:
     try:
         return _DECODERS[kind].decode(body)
+    except RecursionError:
+        raise InvalidArgument(
+            "request body nests arrays or objects too deeply; metadata and "
+            "filters must be shallow JSON"
+        ) from None
     except msgspec.ValidationError as exc:
         raise InvalidArgument(_explain_invalid(kind, body, str(exc))) from None
     except msgspec.DecodeError as exc:

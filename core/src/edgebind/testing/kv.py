@@ -38,7 +38,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from edgebind.capabilities import KVCapabilities
+from edgebind.capabilities import MAX_KV_TTL_SECONDS, KVCapabilities
 from edgebind.drivers import Driver
 from edgebind.errors import InvalidArgument, ResourceClosed
 from edgebind.kv import KVNamespace, encode_cursor
@@ -331,6 +331,18 @@ class KVContract(ContractBase):
                 await kv.put("k", "v", ttl=caps.min_ttl_seconds - 1)
         await kv.put("k", "v", ttl=caps.min_ttl_seconds)
         assert await kv.get("k") == "v"
+
+    @pytest.mark.requires("ttl")
+    async def test_k9_ttl_at_the_maximum(self, kv: KVNamespace) -> None:
+        """K9: the longest TTL core allows (100 years) is stored and readable;
+        one second more is refused before the driver sees it."""
+        await kv.put("k", "v", ttl=MAX_KV_TTL_SECONDS)
+        assert await kv.get("k") == "v"
+        assert await list_all(kv) == ["k"]
+
+        with pytest.raises(InvalidArgument):
+            await kv.put("other", "v", ttl=MAX_KV_TTL_SECONDS + 1)
+        assert await kv.get("other") is None
 
     @pytest.mark.requires("ttl", "injectable_clock")
     async def test_k10_overwrite_without_ttl_clears_it(

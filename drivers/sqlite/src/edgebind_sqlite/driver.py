@@ -6,8 +6,10 @@ URLs::
     sqlite:////absolute/dir    absolute
     sqlite://:memory:          nothing on disk; lives as long as the driver
 
-The one option, ``?busy_timeout_ms=N``, sets how long a statement waits for
-another process's write lock (default 5000).
+Options: ``?busy_timeout_ms=N`` sets how long a statement waits for another
+process's write lock (default 5000); ``?statement_timeout=S`` sets how many
+seconds one D1 statement may run before it is cancelled (default 30, as on
+the postgres driver). Both may be given, joined with ``&``.
 
 Layout inside the folder (created on first use)::
 
@@ -27,17 +29,23 @@ for a cache-like store whose Cloudflare original is eventually consistent.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 from urllib.parse import parse_qsl
 
 from edgebind.drivers import Driver
 from edgebind.errors import InvalidArgument
 from edgebind.resource import Clock, Kind, ResourceSpec, system_clock
 from edgebind_sqlite.connection import BUSY_TIMEOUT_MS, SQLiteFile
-from edgebind_sqlite.d1 import D1Guard, SQLiteD1Database, prepare_d1_connection
+from edgebind_sqlite.d1 import (
+    STATEMENT_TIMEOUT,
+    D1Guard,
+    SQLiteD1Database,
+    prepare_d1_connection,
+)
 from edgebind_sqlite.kv import KVStore, SQLiteKVNamespace, create_kv_schema
 from edgebind_sqlite.vectorize import SQLiteVectorIndex, VectorStore
 
@@ -54,8 +62,21 @@ _URL_HELP = (
     "sqlite:////absolute/dir, or sqlite://:memory:"
 )
 _BUSY_OPTION = "busy_timeout_ms"
+_TIMEOUT_OPTION = "statement_timeout"
+_OPTIONS_HELP = (
+    f"the sqlite driver's query string options are {_BUSY_OPTION}=<milliseconds> "
+    f"and {_TIMEOUT_OPTION}=<seconds>"
+)
 #: SQLite keeps the busy timeout in a C int.
 _MAX_BUSY_TIMEOUT_MS = 2**31 - 1
+#: Plain decimal seconds only: float() would also take "inf", "nan", "1e3",
+#: "1_0", padding blanks and non-ASCII digits, none of which a URL should mean.
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+class _Options(NamedTuple):
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    statement_timeout: float = STATEMENT_TIMEOUT
 
 
 def parse_sqlite_url(url: str) -> Path | None:
@@ -68,46 +89,69 @@ def parse_sqlite_url(url: str) -> Path | None:
 
 def sqlite_busy_timeout_ms(url: str) -> int:
     """The ``busy_timeout_ms`` option of a ``sqlite://`` URL, or the default."""
-    return _parse_url(url)[1]
+    return _parse_url(url)[1].busy_timeout_ms
 
 
-def _parse_options(url: str, query: str) -> int:
+def sqlite_statement_timeout(url: str) -> float:
+    """The ``statement_timeout`` option (seconds) of a ``sqlite://`` URL, or
+    the default."""
+    return _parse_url(url)[1].statement_timeout
+
+
+def _parse_options(url: str, query: str) -> _Options:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         pairs = [(query, "")]
-    busy = BUSY_TIMEOUT_MS
+    options = _Options()
     seen: set[str] = set()
     for key, value in pairs:
-        if key != _BUSY_OPTION or key in seen:
+        if key not in (_BUSY_OPTION, _TIMEOUT_OPTION) or key in seen:
             what = "is given twice" if key in seen else "is not an option"
-            raise ValueError(
-                f"{url!r}: {key!r} {what}; the sqlite driver's only query "
-                f"string option is {_BUSY_OPTION}=<milliseconds>; {_URL_HELP}"
-            )
+            raise ValueError(f"{url!r}: {key!r} {what}; {_OPTIONS_HELP}; {_URL_HELP}")
         seen.add(key)
-        if not value.isascii() or not value.isdigit():
-            raise ValueError(
-                f"{url!r}: {_BUSY_OPTION} must be a whole number of "
-                f"milliseconds, 0 or more, not {value!r}"
-            )
-        busy = int(value)
-        if busy > _MAX_BUSY_TIMEOUT_MS:
-            raise ValueError(
-                f"{url!r}: {_BUSY_OPTION} may be at most {_MAX_BUSY_TIMEOUT_MS}"
-            )
+        if key == _BUSY_OPTION:
+            options = options._replace(busy_timeout_ms=_busy_timeout(url, value))
+        else:
+            options = options._replace(statement_timeout=_seconds(url, value))
+    return options
+
+
+def _busy_timeout(url: str, value: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(
+            f"{url!r}: {_BUSY_OPTION} must be a whole number of "
+            f"milliseconds, 0 or more, not {value!r}"
+        )
+    busy = int(value)
+    if busy > _MAX_BUSY_TIMEOUT_MS:
+        raise ValueError(
+            f"{url!r}: {_BUSY_OPTION} may be at most {_MAX_BUSY_TIMEOUT_MS}"
+        )
     return busy
 
 
-def _parse_url(url: str) -> tuple[Path | None, int]:
+def _seconds(url: str, value: str) -> float:
+    # Above 0, as on the postgres driver: 0 would cancel every statement, and
+    # "no limit" is what this option exists to rule out.
+    seconds = float(value) if _SECONDS.fullmatch(value) else -1.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(
+            f"{url!r}: {_TIMEOUT_OPTION} must be a number of seconds above 0, "
+            f"such as 30 or 0.5, not {value!r}"
+        )
+    return seconds
+
+
+def _parse_url(url: str) -> tuple[Path | None, _Options]:
     if url[: len(_SCHEME)].lower() != _SCHEME:
         raise ValueError(f"{url!r} is not a sqlite:// URL; {_URL_HELP}")
     rest = url[len(_SCHEME) :]
     if "#" in rest:
         raise ValueError(f"{url!r}: the sqlite driver takes no fragment; {_URL_HELP}")
     rest, _, query = rest.partition("?")
-    busy = _parse_options(url, query) if query else BUSY_TIMEOUT_MS
-    return _parse_location(url, rest), busy
+    options = _parse_options(url, query) if query else _Options()
+    return _parse_location(url, rest), options
 
 
 def _parse_location(url: str, rest: str) -> Path | None:
@@ -145,7 +189,10 @@ class SQLiteDriver(Driver):
 
     def __init__(self, url: str, *, clock: Clock = system_clock) -> None:
         super().__init__(url, clock=clock)
-        directory, self.busy_timeout_ms = _parse_url(url)
+        directory, options = _parse_url(url)
+        self.busy_timeout_ms = options.busy_timeout_ms
+        #: seconds one D1 statement may run before it is cancelled
+        self.statement_timeout = options.statement_timeout
         # Resolved once, so a later chdir does not move the data.
         self.directory: Path | None = (
             None if directory is None else Path(os.path.abspath(directory))
@@ -190,7 +237,9 @@ class SQLiteDriver(Driver):
             )
             self._d1[spec.name] = (file, guard)
         file, guard = self._d1[spec.name]
-        return SQLiteD1Database(spec, file=file, guard=guard)
+        return SQLiteD1Database(
+            spec, file=file, guard=guard, statement_timeout=self.statement_timeout
+        )
 
     def open_vectorize(self, spec: ResourceSpec) -> SQLiteVectorIndex:
         if spec.name not in self._vectorize:
