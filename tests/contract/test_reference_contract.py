@@ -15,7 +15,9 @@ from edgebind.testing import D1Contract, FakeClock, KVContract, VectorizeContrac
 from edgebind.testing.reference import ReferenceDriver
 
 
-class TestReferenceKV(KVContract):
+class OnReferenceDriver:
+    """The one ``driver`` fixture all three contract classes below share."""
+
     @pytest.fixture
     async def driver(self, clock: FakeClock) -> AsyncIterator[Driver]:
         d = ReferenceDriver("reference://", clock=clock)
@@ -23,17 +25,13 @@ class TestReferenceKV(KVContract):
         await d.aclose()
 
 
-class TestReferenceD1(D1Contract):
-    @pytest.fixture
-    async def driver(self, clock: FakeClock) -> AsyncIterator[Driver]:
-        d = ReferenceDriver("reference://", clock=clock)
-        yield d
-        await d.aclose()
+class TestReferenceKV(OnReferenceDriver, KVContract):
+    pass
 
 
-class TestReferenceVectorize(VectorizeContract):
-    @pytest.fixture
-    async def driver(self, clock: FakeClock) -> AsyncIterator[Driver]:
-        d = ReferenceDriver("reference://", clock=clock)
-        yield d
-        await d.aclose()
+class TestReferenceD1(OnReferenceDriver, D1Contract):
+    pass
+
+
+class TestReferenceVectorize(OnReferenceDriver, VectorizeContract):
+    pass
